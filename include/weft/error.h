@@ -1,0 +1,32 @@
+/* weft/error.h: the thread-local error every failing call leaves behind.
+ *
+ * A weft call that fails returns NULL or -1 and records a code and a message
+ * in the calling thread; a successful call leaves them untouched. The message
+ * stays valid until the thread's next failing weft call. */
+#ifndef WEFT_ERROR_H
+#define WEFT_ERROR_H
+
+#include <weft/export.h>
+
+WEFT_BEGIN_DECLS
+
+typedef enum weft_error_code {
+    WEFT_OK = 0,
+    WEFT_ENOMEM = 1,   /* out of memory, real or injected */
+    WEFT_EINVAL = 2,   /* bad argument */
+    WEFT_ESTATE = 3,   /* call not allowed in the thread's or runtime's state */
+    WEFT_EOVERFLOW = 4 /* a size computation overflowed */
+} weft_error_code;
+
+/* The calling thread's last error code (WEFT_OK if none since the last clear). */
+WEFT_API weft_error_code weft_error(void);
+/* Its message; "" when there is none. Never NULL. */
+WEFT_API const char *weft_error_message(void);
+/* Forget the calling thread's last error. */
+WEFT_API void weft_error_clear(void);
+/* A fixed name for a code ("WEFT_ENOMEM"). */
+WEFT_API const char *weft_error_name(weft_error_code code);
+
+WEFT_END_DECLS
+
+#endif

@@ -1,0 +1,44 @@
+/* lib/domain.h: the switch in front of weft's allocator.
+ *
+ * Every public allocation entry point tests one word, `_weft_alloc_flags`: zero
+ * means "no hooks, no fault injection, no tracing, settings read", and the
+ * call goes straight to the heap's inline fast path. Any bit sends it through
+ * the slow dispatch in domain.c. */
+#ifndef WEFT_LIB_DOMAIN_H
+#define WEFT_LIB_DOMAIN_H
+
+#include "internal/core.h"
+#include <weft/mem.h>
+
+enum {
+    WEFT_AF_UNREAD_ENV = 1u << 0, /* WEFT_MALLOC / WEFT_FAULT_ALLOC not read yet */
+    WEFT_AF_HOOKED = 1u << 1,     /* some domain has a non-default allocator */
+    WEFT_AF_FAULT = 1u << 2,      /* fault injection armed */
+    WEFT_AF_TRACE = 1u << 3       /* allocation tracing on */
+};
+
+extern WEFT_ATOMIC(unsigned) _weft_alloc_flags;
+
+WEFT_INLINE void _weft_alloc_flags_set(unsigned bits, bool on)
+{
+    if (on)
+        atomic_fetch_or_explicit(&_weft_alloc_flags, bits, memory_order_acq_rel);
+    else
+        atomic_fetch_and_explicit(&_weft_alloc_flags, ~bits, memory_order_acq_rel);
+}
+
+/* Read the environment settings once (env.c). */
+void _weft_env_init(void);
+/* Fault injection (fault.c): true if this allocation is the one to fail. */
+bool _weft_fault_should_fail(void);
+/* The system malloc as a weft_allocator (WEFT_MALLOC=malloc). */
+extern const weft_allocator _weft_system_allocator;
+const char *_weft_domain_name(weft_domain domain);
+/* Without reading the environment first (for env.c itself). */
+int _weft_domain_set_allocator(weft_domain domain, const weft_allocator *a);
+void _weft_domain_get_allocator(weft_domain domain, weft_allocator *out);
+void _weft_debug_hooks_install(void);
+/* Is this the debug allocator's malloc hook (so setup is idempotent)? */
+bool _weft_is_debug_allocator(const weft_allocator *a);
+
+#endif

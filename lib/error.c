@@ -1,0 +1,74 @@
+/* lib/error.c: the calling thread's last error, and the fatal-misuse exit.
+ *
+ * The error lives in thread-local storage and is written only by its thread,
+ * so no synchronisation is needed. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define ERROR_MESSAGE_MAX 256
+
+static __thread weft_error_code tls_error_code;
+static __thread char tls_error_message[ERROR_MESSAGE_MAX];
+
+void _weft_set_error(weft_error_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_error_message, sizeof tls_error_message, fmt, ap);
+    va_end(ap);
+    tls_error_code = code;
+}
+
+weft_error_code weft_error(void)
+{
+    return tls_error_code;
+}
+
+const char *weft_error_message(void)
+{
+    return tls_error_message;
+}
+
+void weft_error_clear(void)
+{
+    tls_error_code = WEFT_OK;
+    tls_error_message[0] = 0;
+}
+
+const char *weft_error_name(weft_error_code code)
+{
+    switch (code) {
+    case WEFT_OK:
+        return "WEFT_OK";
+    case WEFT_ENOMEM:
+        return "WEFT_ENOMEM";
+    case WEFT_EINVAL:
+        return "WEFT_EINVAL";
+    case WEFT_ESTATE:
+        return "WEFT_ESTATE";
+    case WEFT_EOVERFLOW:
+        return "WEFT_EOVERFLOW";
+    }
+    return "WEFT_E?";
+}
+
+void _weft_fatal(const char *fmt, ...)
+{
+    /* Built in one buffer and written with one call, so that messages of two
+     * threads dying at once do not interleave. */
+    char buf[1024];
+    int len = snprintf(buf, sizeof buf, "weft: fatal: ");
+    va_list ap;
+    va_start(ap, fmt);
+    len += vsnprintf(buf + len, sizeof buf - (size_t)len - 1, fmt, ap);
+    va_end(ap);
+    if (len > (int)sizeof buf - 2)
+        len = (int)sizeof buf - 2;
+    buf[len++] = '\n';
+    fwrite(buf, 1, (size_t)len, stderr);
+    fflush(stderr);
+    abort();
+}

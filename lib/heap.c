@@ -1,0 +1,388 @@
+/* lib/heap.c: per-thread heaps: claiming one, the allocation slow path, the
+ * pending stack, and giving everything up when the thread exits.
+ *
+ * Registry: every heap ever made is on a singly linked list that only grows
+ * (heaps are never freed, so statistics may walk it and remote freers may push
+ * onto a heap's pending stack after its thread is gone). `in_use` says whether
+ * a thread holds the heap. Both are under registry_lock.
+ *
+ * A thread gets a heap at its first allocation; a pthread key destructor gives
+ * it back at thread exit. (Thread attach/detach reuse the same two calls.)
+ */
+#include "heap.h"
+#include "error.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+WEFT_TLS weft_heap *_weft_tls_heap;
+weft_pool _weft_empty_pool; /* free == NULL, xowner == NULL: never used for a block */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft_heap *registry_head; /* registry lock */
+static pthread_key_t heap_key;
+static pthread_once_t heap_key_once = PTHREAD_ONCE_INIT;
+
+static void heap_key_destructor(void *arg)
+{
+    weft_heap *h = arg;
+    if (h && h == _weft_tls_heap)
+        _weft_heap_release(h);
+}
+
+static void heap_key_create(void)
+{
+    if (pthread_key_create(&heap_key, heap_key_destructor) != 0)
+        _weft_fatal("pthread_key_create failed for the thread heap key");
+}
+
+static void heap_reset(weft_heap *h)
+{
+    for (unsigned c = 0; c <= WEFT_NCLASSES; c++) {
+        h->current[c] = &_weft_empty_pool;
+        h->partial[c].head = NULL;
+        h->full[c].head = NULL;
+    }
+    h->cache = NULL;
+    h->ncached = 0;
+}
+
+static weft_heap *heap_claim(void)
+{
+    pthread_once(&heap_key_once, heap_key_create);
+    pthread_mutex_lock(&registry_lock);
+    weft_heap *h = registry_head;
+    while (h && h->in_use)
+        h = h->all_next;
+    if (!h) {
+        /* System calloc: heaps are weft's own metadata, never a user block. */
+        h = aligned_alloc(WEFT_CACHE_LINE, (sizeof *h + WEFT_CACHE_LINE - 1) &
+                                               ~(size_t)(WEFT_CACHE_LINE - 1));
+        if (!h) {
+            pthread_mutex_unlock(&registry_lock);
+            _weft_set_error(WEFT_ENOMEM, "out of memory: cannot allocate a thread heap");
+            return NULL;
+        }
+        memset(h, 0, sizeof *h);
+        h->all_next = registry_head;
+        registry_head = h;
+    }
+    h->in_use = true;
+    pthread_mutex_unlock(&registry_lock);
+    heap_reset(h);
+    _weft_tls_heap = h;
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+weft_heap *_weft_heap_get_slow(void)
+{
+    return _weft_tls_heap ? _weft_tls_heap : heap_claim();
+}
+
+void _weft_heap_for_each(void (*fn)(weft_heap *h, void *arg), void *arg)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (weft_heap *h = registry_head; h; h = h->all_next)
+        fn(h, arg);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---------------------------------------------------------------- pool lists */
+
+static void list_push(weft_pool_list *l, weft_pool *pool, enum weft_pool_where which)
+{
+    pool->list = (uint8_t)which;
+    pool->prev = NULL;
+    pool->next = l->head;
+    if (l->head)
+        l->head->prev = pool;
+    l->head = pool;
+}
+
+static void list_remove(weft_pool_list *l, weft_pool *pool)
+{
+    if (pool->prev)
+        pool->prev->next = pool->next;
+    else
+        l->head = pool->next;
+    if (pool->next)
+        pool->next->prev = pool->prev;
+    pool->next = pool->prev = NULL;
+    pool->list = WEFT_LIST_NONE;
+}
+
+static void unlink_pool(weft_heap *h, weft_pool *pool)
+{
+    switch (pool->list) {
+    case WEFT_LIST_PARTIAL:
+        list_remove(&h->partial[pool->cls], pool);
+        break;
+    case WEFT_LIST_FULL:
+        list_remove(&h->full[pool->cls], pool);
+        break;
+    case WEFT_LIST_CURRENT:
+        h->current[pool->cls] = &_weft_empty_pool;
+        pool->list = WEFT_LIST_NONE;
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- empty pools */
+
+/* An empty pool (used == 0, no remote block possible) leaves service: into the
+ * heap's cache, or back to its arena when the cache is full. */
+static void retire_empty_pool(weft_heap *h, weft_pool *pool)
+{
+    unlink_pool(h, pool);
+    weft_store_relaxed(&pool->xowner, NULL);
+    _weft_pool_leave_class(pool);
+    if (h->ncached < WEFT_HEAP_POOL_CACHE) {
+        pool->next = h->cache;
+        h->cache = pool;
+        h->ncached++;
+        return;
+    }
+    _weft_arena_release_pool(pool);
+}
+
+static weft_pool *fresh_pool(weft_heap *h, unsigned cls)
+{
+    weft_pool *pool = h->cache;
+    if (pool) {
+        h->cache = pool->next;
+        h->ncached--;
+    } else {
+        pool = _weft_arena_take_pool();
+        if (!pool)
+            return NULL;
+    }
+    _weft_pool_init(pool, cls, h);
+    return pool;
+}
+
+/* ---------------------------------------------------------------- pending pools */
+
+void _weft_heap_push_pending(weft_heap *h, weft_pool *pool)
+{
+    weft_pool *head = weft_load_relaxed(&h->xpending);
+    do {
+        pool->pending_next = head;
+    } while (!weft_cas_weak_release(&h->xpending, &head, pool));
+}
+
+/* Pools that remote freers found full come back as partial pools. */
+static void process_pending(weft_heap *h)
+{
+    if (!weft_load_relaxed(&h->xpending))
+        return;
+    weft_pool *pool = weft_exchange_acquire(&h->xpending, NULL);
+    while (pool) {
+        weft_pool *next = pool->pending_next;
+        _weft_pool_clear_pending(pool);
+        WEFT_ASSERT(pool->list == WEFT_LIST_FULL);
+        list_remove(&h->full[pool->cls], pool);
+        list_push(&h->partial[pool->cls], pool, WEFT_LIST_PARTIAL);
+        pool = next;
+    }
+}
+
+/* ---------------------------------------------------------------- allocation slow path */
+
+static void make_current(weft_heap *h, weft_pool *pool)
+{
+    h->current[pool->cls] = pool;
+    pool->list = WEFT_LIST_CURRENT;
+}
+
+/* The current pool has no local free block: refill it, or park it on the full
+ * list. Returns true if it has a free block now. */
+static bool refill_or_park_current(weft_heap *h, weft_pool *pool)
+{
+    for (;;) {
+        if (_weft_pool_collect_remote(pool) || _weft_pool_extend(pool))
+            return true;
+        if (_weft_pool_try_mark_full(pool))
+            break;
+        /* A remote free arrived between the two: collect it. */
+    }
+    h->current[pool->cls] = &_weft_empty_pool;
+    list_push(&h->full[pool->cls], pool, WEFT_LIST_FULL);
+    return false;
+}
+
+/* Find a pool with a free block for class cls and make it current. */
+static weft_pool *find_pool(weft_heap *h, unsigned cls)
+{
+    weft_pool *pool = h->current[cls];
+    if (pool != &_weft_empty_pool && refill_or_park_current(h, pool))
+        return pool;
+    process_pending(h);
+    while ((pool = h->partial[cls].head) != NULL) {
+        list_remove(&h->partial[cls], pool);
+        make_current(h, pool);
+        if (pool->free || refill_or_park_current(h, pool))
+            return pool;
+    }
+    /* An adopted pool may have every block live: then it is parked as full
+     * and the next one is tried. */
+    for (;;) {
+        pool = _weft_pool_adopt(cls, h);
+        if (!pool)
+            pool = fresh_pool(h, cls);
+        if (!pool)
+            return NULL;
+        make_current(h, pool);
+        if (pool->free || refill_or_park_current(h, pool))
+            return pool;
+    }
+}
+
+void *_weft_heap_alloc_slow(weft_heap *h, size_t size)
+{
+    if (size > WEFT_SMALL_MAX)
+        return _weft_large_alloc(size, false);
+    if (!h && !(h = heap_claim()))
+        return NULL;
+    unsigned cls = _weft_size_class(size);
+    weft_pool *pool = find_pool(h, cls);
+    if (!pool)
+        return NULL;
+    weft_block *b = pool->free;
+    _weft_block_unpoison(b, _weft_class_block_size(cls));
+    pool->free = b->next;
+    pool->used++;
+    weft_counter_add_owner(&h->xallocs[cls], 1);
+    weft_counter_add_owner(&h->xrequested, size);
+    return b;
+}
+
+/* ---------------------------------------------------------------- free slow paths */
+
+void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool)
+{
+    if (pool->used == 0) {
+        /* Every block is back on the local list, so no remote free is in
+         * flight and the tag is OWNED or FULL, never PENDING. */
+        if (pool->list == WEFT_LIST_CURRENT)
+            return; /* keep serving from it */
+        if (pool->list == WEFT_LIST_FULL)
+            _weft_pool_try_unmark_full(pool);
+        retire_empty_pool(h, pool);
+        return;
+    }
+    /* A FULL pool got a block back: serve from it again, unless a remote freer
+     * already made it PENDING (then it comes back through the pending stack). */
+    if (_weft_pool_try_unmark_full(pool)) {
+        list_remove(&h->full[pool->cls], pool);
+        list_push(&h->partial[pool->cls], pool, WEFT_LIST_PARTIAL);
+    }
+}
+
+static WEFT_ATOMIC(uint64_t) orphan_frees[WEFT_NCLASSES + 1];
+
+void _weft_heap_free_remote(weft_heap *h, weft_pool *pool, weft_block *b)
+{
+    if (h)
+        weft_counter_add_owner(&h->xfrees[pool->cls], 1);
+    else
+        weft_fetch_add_relaxed(&orphan_frees[pool->cls], 1);
+    _weft_pool_free_remote(pool, b);
+}
+
+uint64_t _weft_heap_orphan_frees(unsigned cls)
+{
+    return weft_load_relaxed(&orphan_frees[cls]);
+}
+
+/* ---------------------------------------------------------------- trim and release */
+
+static void release_cache(weft_heap *h)
+{
+    while (h->cache) {
+        weft_pool *pool = h->cache;
+        h->cache = pool->next;
+        _weft_arena_release_pool(pool);
+    }
+    h->ncached = 0;
+}
+
+void _weft_heap_trim(weft_heap *h)
+{
+    process_pending(h);
+    for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+        weft_pool *pool = h->current[c];
+        if (pool != &_weft_empty_pool) {
+            _weft_pool_collect_remote(pool);
+            if (pool->used == 0)
+                retire_empty_pool(h, pool);
+        }
+        weft_pool *next;
+        for (pool = h->partial[c].head; pool; pool = next) {
+            next = pool->next;
+            _weft_pool_collect_remote(pool);
+            if (pool->used == 0)
+                retire_empty_pool(h, pool);
+        }
+    }
+    release_cache(h);
+}
+
+/* Abandon every pool on one list; pools still PENDING are left on it. */
+static void abandon_list(weft_heap *h, weft_pool_list *l)
+{
+    weft_pool *pool = l->head, *next;
+    for (; pool; pool = next) {
+        next = pool->next;
+        list_remove(l, pool);
+        if (!_weft_pool_abandon(pool))
+            list_push(l, pool, WEFT_LIST_FULL);
+    }
+}
+
+void _weft_heap_release(weft_heap *h)
+{
+    WEFT_ASSERT(h == _weft_tls_heap);
+    process_pending(h);
+    for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+        weft_pool *pool = h->current[c];
+        if (pool != &_weft_empty_pool) {
+            unlink_pool(h, pool);
+            bool ok = _weft_pool_abandon(pool); /* a current pool is never PENDING */
+            WEFT_ASSERT(ok);
+            (void)ok;
+        }
+        abandon_list(h, &h->partial[c]);
+    }
+    /* Full pools that a remote freer just made PENDING are on their way to our
+     * pending stack: wait until each has arrived, then abandon it. */
+    for (;;) {
+        bool waiting = false;
+        for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+            abandon_list(h, &h->full[c]);
+            waiting |= h->full[c].head != NULL;
+        }
+        if (!waiting)
+            break;
+        sched_yield();
+        process_pending(h);
+        for (unsigned c = 1; c <= WEFT_NCLASSES; c++)
+            abandon_list(h, &h->partial[c]);
+    }
+    release_cache(h);
+    _weft_tls_heap = NULL;
+    pthread_setspecific(heap_key, NULL);
+    pthread_mutex_lock(&registry_lock);
+    h->in_use = false;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void weft_heap_trim(void)
+{
+    if (_weft_tls_heap)
+        _weft_heap_trim(_weft_tls_heap);
+}

@@ -1,0 +1,126 @@
+/* lib/heap.h: a thread's allocation cache and the fast paths of alloc and free.
+ *
+ * A heap belongs to one thread at a time (the thread whose `_weft_tls_heap`
+ * points to it). Everything in it but `xpending` and the statistics counters is
+ * touched only by that thread; the counters are written by it alone (relaxed
+ * load and store) and read by statistics. Heaps are never freed: a thread that
+ * exits abandons its pools and leaves its heap idle for the next thread.
+ */
+#ifndef WEFT_LIB_HEAP_H
+#define WEFT_LIB_HEAP_H
+
+#include "arena.h"
+
+#define WEFT_HEAP_POOL_CACHE 16 /* empty pools a heap keeps before giving them back */
+
+typedef struct weft_pool_list {
+    weft_pool *head;
+} weft_pool_list;
+
+typedef struct weft_heap {
+    /* The current pool of each class; never NULL (an empty sentinel pool stands
+     * in), so the fast path has a single test. */
+    weft_pool *current[WEFT_NCLASSES + 1];
+    weft_pool_list partial[WEFT_NCLASSES + 1];
+    weft_pool_list full[WEFT_NCLASSES + 1];
+    weft_pool *cache; /* empty pools kept for reuse, linked by `next` */
+    unsigned ncached;
+
+    /* Pools moved FULL->PENDING by remote freers (pool.h), pushed by them with
+     * a release CAS, taken all at once by the owner with an acquire exchange. */
+    WEFT_ATOMIC(weft_pool *) xpending WEFT_CACHE_ALIGNED;
+
+    /* Statistics: written by the owner only, read by anyone. */
+    WEFT_ATOMIC(uint64_t) xallocs[WEFT_NCLASSES + 1] WEFT_CACHE_ALIGNED;
+    WEFT_ATOMIC(uint64_t) xfrees[WEFT_NCLASSES + 1];
+    WEFT_ATOMIC(uint64_t) xrequested;
+
+    /* Registry (heap.c): `all_next` is immutable once the heap is published;
+     * `in_use` is protected by the registry lock. */
+    struct weft_heap *all_next;
+    bool in_use;
+} weft_heap;
+
+extern WEFT_TLS weft_heap *_weft_tls_heap;
+/* The stand-in current pool: no free block, owned by no heap. */
+extern weft_pool _weft_empty_pool;
+
+/* The calling thread's heap, claiming one if it has none. NULL on ENOMEM. */
+weft_heap *_weft_heap_get_slow(void);
+void *_weft_heap_alloc_slow(weft_heap *h, size_t size);
+/* Local free into a pool that became empty or sat on the full list. */
+void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool);
+/* Free a block of a pool that h (possibly NULL) does not own. */
+void _weft_heap_free_remote(weft_heap *h, weft_pool *pool, weft_block *b);
+/* Put a pool that a remote freer moved FULL->PENDING on its owner's stack. */
+void _weft_heap_push_pending(weft_heap *h, weft_pool *pool);
+/* Thread exit: abandon every pool and leave the heap idle. */
+void _weft_heap_release(weft_heap *h);
+/* Return the calling thread's cached and empty pools to the arenas. */
+void _weft_heap_trim(weft_heap *h);
+/* Visit every heap ever created (statistics); the registry lock is held. */
+void _weft_heap_for_each(void (*fn)(weft_heap *h, void *arg), void *arg);
+
+void *_weft_large_alloc(size_t size, bool zero);
+void _weft_large_free(void *p);
+void *_weft_large_realloc(void *p, size_t size);
+size_t _weft_large_usable_size(const void *p);
+
+WEFT_INLINE weft_heap *_weft_heap_get(void)
+{
+    weft_heap *h = _weft_tls_heap;
+    return WEFT_LIKELY(h) ? h : _weft_heap_get_slow();
+}
+
+/* weft's own allocator, below the domain layer: the fast path of a small block
+ * is a pop from the current pool's local free list. */
+WEFT_INLINE void *_weft_heap_alloc(size_t size)
+{
+    weft_heap *h = _weft_tls_heap;
+    if (WEFT_LIKELY(size <= WEFT_SMALL_MAX && h)) {
+        unsigned cls = _weft_size_class(size);
+        weft_pool *pool = h->current[cls];
+        weft_block *b = pool->free;
+        if (WEFT_LIKELY(b)) {
+            _weft_block_unpoison(b, _weft_class_block_size(cls));
+            pool->free = b->next;
+            pool->used++;
+            weft_counter_add_owner(&h->xallocs[cls], 1);
+            weft_counter_add_owner(&h->xrequested, size);
+            return b;
+        }
+    }
+    return _weft_heap_alloc_slow(h, size);
+}
+
+/* A thread with no heap (it never allocated) frees everything remotely. */
+WEFT_INLINE void _weft_heap_free(void *ptr)
+{
+    if (WEFT_UNLIKELY(!_weft_arena_map_contains(ptr))) {
+        if (ptr)
+            _weft_large_free(ptr);
+        return;
+    }
+    weft_pool *pool = _weft_pool_of(ptr);
+    weft_block *b = ptr;
+    weft_heap *h = _weft_tls_heap;
+    if (WEFT_LIKELY(weft_load_relaxed(&pool->xowner) == h && h)) {
+        b->next = pool->free;
+        _weft_block_poison(b, _weft_class_block_size(pool->cls));
+        pool->free = b;
+        weft_counter_add_owner(&h->xfrees[pool->cls], 1);
+        if (WEFT_UNLIKELY(--pool->used == 0 || pool->list == WEFT_LIST_FULL))
+            _weft_heap_free_local_slow(h, pool);
+        return;
+    }
+    _weft_heap_free_remote(h, pool, b);
+}
+
+WEFT_INLINE size_t _weft_heap_usable_size(const void *ptr)
+{
+    if (_weft_arena_map_contains(ptr))
+        return _weft_class_block_size(_weft_pool_of(ptr)->cls);
+    return ptr ? _weft_large_usable_size(ptr) : 0;
+}
+
+#endif
