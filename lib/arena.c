@@ -28,6 +28,7 @@ static weft_arena *empty_head;         /* arena lock */
 static size_t empty_count;             /* arena lock */
 static size_t arenas_mapped, arenas_peak, pools_taken; /* arena lock */
 static size_t bytes_returned;          /* arena lock */
+static size_t dirty_pools, bytes_purged; /* arena lock */
 
 static void list_push(weft_arena **head, weft_arena *a)
 {
@@ -90,10 +91,38 @@ static weft_arena *new_arena_locked(void)
 
 static void unmap_arena_locked(weft_arena *a)
 {
+    dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
     _weft_arena_map_set(a, false);
     munmap(a, WEFT_ARENA_SIZE);
     arenas_mapped--;
     bytes_returned += WEFT_ARENA_SIZE;
+}
+
+/* Give the pages of free pools back to the OS, keeping the mapping: runs of
+ * adjacent dirty pools go in one madvise. */
+static void purge_arena_locked(weft_arena *a)
+{
+    uint64_t dirty = a->dirty_mask;
+    while (dirty) {
+        unsigned first = (unsigned)__builtin_ctzll(dirty);
+        uint64_t above = ~(dirty >> first); /* zero only if every bit from first on is set */
+        unsigned run = above ? (unsigned)__builtin_ctzll(above) : 64 - first;
+        madvise((char *)a + (size_t)first * WEFT_POOL_SIZE, (size_t)run * WEFT_POOL_SIZE,
+                MADV_DONTNEED);
+        bytes_purged += (size_t)run * WEFT_POOL_SIZE;
+        uint64_t run_mask = run == 64 ? ~(uint64_t)0 : (((uint64_t)1 << run) - 1) << first;
+        dirty &= ~run_mask;
+    }
+    dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
+    a->dirty_mask = 0;
+}
+
+static void purge_dirty_locked(void)
+{
+    for (weft_arena *a = usable_head; a; a = a->next)
+        purge_arena_locked(a);
+    for (weft_arena *a = empty_head; a; a = a->next)
+        purge_arena_locked(a);
 }
 
 weft_pool *_weft_arena_take_pool(void)
@@ -118,7 +147,12 @@ weft_pool *_weft_arena_take_pool(void)
         list_push(&usable_head, a);
     }
     unsigned index = (unsigned)__builtin_ctzll(a->free_mask);
-    a->free_mask &= a->free_mask - 1;
+    uint64_t bit = (uint64_t)1 << index;
+    a->free_mask &= ~bit;
+    if (a->dirty_mask & bit) {
+        a->dirty_mask &= ~bit;
+        dirty_pools--;
+    }
     if (--a->nfree == 0)
         list_remove(&usable_head, a);
     pools_taken++;
@@ -136,6 +170,8 @@ void _weft_arena_release_pool(weft_pool *pool)
     pthread_mutex_lock(&arena_lock);
     WEFT_ASSERT(!(a->free_mask & ((uint64_t)1 << index)));
     a->free_mask |= (uint64_t)1 << index;
+    a->dirty_mask |= (uint64_t)1 << index;
+    dirty_pools++;
     pools_taken--;
     if (a->nfree++ == 0)
         list_push(&usable_head, a);
@@ -149,6 +185,8 @@ void _weft_arena_release_pool(weft_pool *pool)
             unmap_arena_locked(a);
         }
     }
+    if (dirty_pools > WEFT_DIRTY_POOLS_MAX)
+        purge_dirty_locked();
     pthread_mutex_unlock(&arena_lock);
 }
 
@@ -160,5 +198,6 @@ void _weft_arena_get_stats(weft_arena_stats *out)
     out->empty_kept = empty_count;
     out->pools_taken = pools_taken;
     out->bytes_returned = bytes_returned;
+    out->bytes_purged = bytes_purged;
     pthread_mutex_unlock(&arena_lock);
 }

@@ -15,11 +15,15 @@
 #include "pool.h"
 
 #define WEFT_ARENAS_KEEP_EMPTY 8
+/* Free pools whose pages may still be resident, beyond which they are purged
+ * (MADV_DONTNEED): a few thread-held pools must not pin whole arenas' RSS. */
+#define WEFT_DIRTY_POOLS_MAX 1024
 
 typedef struct weft_arena {
     weft_pool pools[WEFT_POOLS_PER_ARENA]; /* [0] unused: this header lives there */
     /* All below: arena lock. */
     uint64_t free_mask;                    /* bit i set: pool i is free */
+    uint64_t dirty_mask;                   /* free pools whose pages may be resident */
     unsigned nfree;                        /* popcount(free_mask) */
     struct weft_arena *next, *prev;        /* on the usable or the empty list */
     bool on_empty_list;
@@ -34,7 +38,7 @@ weft_pool *_weft_arena_take_pool(void);
 void _weft_arena_release_pool(weft_pool *pool);
 
 typedef struct weft_arena_stats {
-    size_t mapped, peak, empty_kept, pools_taken, bytes_returned;
+    size_t mapped, peak, empty_kept, pools_taken, bytes_returned, bytes_purged;
 } weft_arena_stats;
 void _weft_arena_get_stats(weft_arena_stats *out);
 

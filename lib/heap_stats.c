@@ -10,7 +10,8 @@
 
 uint64_t _weft_heap_orphan_frees(unsigned cls);
 size_t _weft_pool_class_count(unsigned cls);
-void _weft_large_get_counts(uint64_t *allocs, uint64_t *frees, uint64_t *bytes_live);
+void _weft_large_get_counts(uint64_t *allocs, uint64_t *frees, uint64_t *bytes_live,
+                            uint64_t *requested);
 void _weft_large_get_je_stats(size_t *allocated, size_t *active, size_t *resident,
                               size_t *mapped);
 
@@ -53,13 +54,13 @@ void weft_heap_get_stats(weft_heap_stats *out)
         out->allocs_total += (size_t)s.allocs[c];
         out->frees_total += (size_t)frees;
     }
-    uint64_t large_allocs, large_frees, large_bytes;
-    _weft_large_get_counts(&large_allocs, &large_frees, &large_bytes);
+    uint64_t large_allocs, large_frees, large_bytes, large_requested;
+    _weft_large_get_counts(&large_allocs, &large_frees, &large_bytes, &large_requested);
     out->large_blocks_in_use = large_allocs > large_frees ? (size_t)(large_allocs - large_frees) : 0;
     out->large_bytes_in_use = (size_t)large_bytes;
     out->allocs_total += (size_t)large_allocs;
     out->frees_total += (size_t)large_frees;
-    out->requested_total = (size_t)s.requested;
+    out->requested_total = (size_t)(s.requested + large_requested);
     out->heaps = s.heaps;
 
     weft_arena_stats as;
@@ -71,6 +72,7 @@ void weft_heap_get_stats(weft_heap_stats *out)
     out->pools_cached = as.pools_taken > pools_serving ? as.pools_taken - pools_serving : 0;
     out->bytes_mapped = as.mapped * WEFT_ARENA_SIZE;
     out->bytes_returned = as.bytes_returned;
+    out->bytes_purged = as.bytes_purged;
     _weft_large_get_je_stats(&out->je_allocated, &out->je_active, &out->je_resident,
                              &out->je_mapped);
 }
@@ -95,7 +97,8 @@ void weft_heap_print_stats(FILE *f)
             st.arenas_mapped, st.arenas_peak, st.arenas_empty_kept, mib(st.bytes_mapped));
     fprintf(f, "  pools in use         %12zu  (%zu cached empty by threads)\n", st.pools_in_use,
             st.pools_cached);
-    fprintf(f, "  returned to the OS   %12.2f MiB\n", mib(st.bytes_returned));
+    fprintf(f, "  returned to the OS   %12.2f MiB unmapped, %.2f MiB purged\n",
+            mib(st.bytes_returned), mib(st.bytes_purged));
     fprintf(f, "  thread heaps         %12zu\n", st.heaps);
     fprintf(f, "  jemalloc             allocated %.2f MiB, active %.2f, resident %.2f, mapped %.2f\n",
             mib(st.je_allocated), mib(st.je_active), mib(st.je_resident), mib(st.je_mapped));

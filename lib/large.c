@@ -24,7 +24,7 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
-static WEFT_ATOMIC(uint64_t) large_allocs, large_frees, large_bytes_live;
+static WEFT_ATOMIC(uint64_t) large_allocs, large_frees, large_bytes_live, large_requested;
 
 static void *large_raw_alloc(size_t size, bool zero)
 {
@@ -53,6 +53,7 @@ void *_weft_large_alloc(size_t size, bool zero)
         return NULL;
     }
     weft_fetch_add_relaxed(&large_allocs, 1);
+    weft_fetch_add_relaxed(&large_requested, size);
     weft_fetch_add_relaxed(&large_bytes_live, _weft_large_usable_size(p));
     return p;
 }
@@ -87,8 +88,10 @@ void *_weft_large_realloc(void *p, size_t size)
     return q;
 }
 
-void _weft_large_get_counts(uint64_t *allocs, uint64_t *frees, uint64_t *bytes_live)
+void _weft_large_get_counts(uint64_t *allocs, uint64_t *frees, uint64_t *bytes_live,
+                            uint64_t *requested)
 {
+    *requested = weft_load_relaxed(&large_requested);
     *allocs = weft_load_relaxed(&large_allocs);
     *frees = weft_load_relaxed(&large_frees);
     *bytes_live = weft_load_relaxed(&large_bytes_live);

@@ -32,6 +32,7 @@ typedef struct weft_heap_stats {
     size_t pools_cached;        /* empty pools kept by threads for reuse */
     size_t bytes_mapped;        /* arenas x arena size */
     size_t bytes_returned;      /* cumulative bytes of arenas unmapped */
+    size_t bytes_purged;        /* cumulative bytes of free pools given back (madvise) */
     size_t heaps;               /* per-thread heaps, live or idle */
     /* The private jemalloc's own figures (0 where it is not in use). */
     size_t je_allocated, je_active, je_resident, je_mapped;
