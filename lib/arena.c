@@ -93,6 +93,7 @@ static void unmap_arena_locked(weft_arena *a)
 {
     dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
     _weft_arena_map_set(a, false);
+    _weft_block_unpoison(a, WEFT_ARENA_SIZE); /* the next mapping here starts clean */
     munmap(a, WEFT_ARENA_SIZE);
     arenas_mapped--;
     bytes_returned += WEFT_ARENA_SIZE;

@@ -77,6 +77,9 @@ void _weft_pool_init(weft_pool *pool, unsigned cls, weft_heap *h)
     weft_fetch_add_relaxed(&class_pools[cls], 1);
     size_t bsize = _weft_class_block_size(cls);
     char *data = _weft_pool_data(pool);
+    /* Uncarved memory is not addressable either (it may hold an earlier
+     * class's blocks). */
+    _weft_block_poison(data, WEFT_POOL_SIZE);
     pool->free = NULL;
     pool->bump = data;
     pool->end = data + (WEFT_POOL_SIZE / bsize) * bsize;
@@ -104,14 +107,10 @@ bool _weft_pool_extend(weft_pool *pool)
         n = 1;
     /* Link the new blocks in address order in front of the (empty) list. */
     char *first = pool->bump;
-    for (size_t i = 0; i + 1 < n; i++) {
-        weft_block *b = (weft_block *)(first + i * bsize);
-        b->next = (weft_block *)(first + (i + 1) * bsize);
-        _weft_block_poison(b, bsize);
-    }
-    weft_block *last = (weft_block *)(first + (n - 1) * bsize);
-    last->next = pool->free;
-    _weft_block_poison(last, bsize);
+    for (size_t i = 0; i + 1 < n; i++)
+        _weft_block_set_next((weft_block *)(first + i * bsize),
+                             (weft_block *)(first + (i + 1) * bsize));
+    _weft_block_set_next((weft_block *)(first + (n - 1) * bsize), pool->free);
     pool->free = (weft_block *)first;
     pool->bump = first + n * bsize;
     return true;
