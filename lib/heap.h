@@ -109,7 +109,11 @@ WEFT_INLINE void _weft_heap_free(void *ptr)
         _weft_block_poison(b, _weft_class_block_size(pool->cls));
         pool->free = b;
         weft_counter_add_owner(&h->xfrees[pool->cls], 1);
-        if (WEFT_UNLIKELY(--pool->used == 0 || pool->list == WEFT_LIST_FULL))
+        pool->used--;
+        /* The current pool needs nothing when it empties; others may leave
+         * service (empty) or the full list (a block came back). */
+        if (WEFT_UNLIKELY(pool->list != WEFT_LIST_CURRENT) &&
+            (pool->used == 0 || pool->list == WEFT_LIST_FULL))
             _weft_heap_free_local_slow(h, pool);
         return;
     }
