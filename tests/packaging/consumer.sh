@@ -62,13 +62,13 @@ if [[ -z $shared || -z $static ]]; then
 fi
 foreign=$(nm -D --defined-only "$shared" | awk '{print $3}' | grep -Ev "$not_ours" | grep -v '^weft_' || true)
 if [[ -n $foreign ]]; then
-  echo "consumer.sh: FAILED: libweft.so exports names that are not weft_*:" $foreign >&2
+  echo "consumer.sh: FAILED: libweft.so exports names that are not weft_*: ${foreign//$'\n'/ }" >&2
   failures=$((failures + 1))
 fi
 foreign=$(nm -g --defined-only "$static" | awk 'NF == 3 {print $3}' | grep -Ev "$not_ours" |
   grep -Ev '^_?weft_' || true)
 if [[ -n $foreign ]]; then
-  echo "consumer.sh: FAILED: libweft.a defines global names that are not weft's:" $foreign >&2
+  echo "consumer.sh: FAILED: libweft.a defines global names that are not weft's: ${foreign//$'\n'/ }" >&2
   failures=$((failures + 1))
 fi
 echo "exported symbols: only weft's"
