@@ -10,6 +10,7 @@
 #include "domain.h"
 #include "error.h"
 #include "heap.h"
+#include "trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -204,14 +205,21 @@ static void *hook_result(void *p, weft_domain d, size_t size)
     return p;
 }
 
+static void *traced(unsigned flags, void *p, size_t size, weft_domain d)
+{
+    if ((flags & WEFT_AF_TRACE) && p)
+        _weft_trace_on_alloc(p, size, d);
+    return p;
+}
+
 static void *malloc_slow(weft_domain d, size_t size)
 {
     unsigned flags = dispatch_flags();
     if (inject_failure(flags, d, size))
         return NULL;
     if (!(flags & WEFT_AF_HOOKED))
-        return _weft_heap_alloc(size);
-    return hook_result(domains[d].malloc(domains[d].ctx, size), d, size);
+        return traced(flags, _weft_heap_alloc(size), size, d);
+    return traced(flags, hook_result(domains[d].malloc(domains[d].ctx, size), d, size), size, d);
 }
 
 static bool calloc_overflows(size_t nelem, size_t elsize, size_t *total)
@@ -232,8 +240,9 @@ static void *calloc_slow(weft_domain d, size_t nelem, size_t elsize)
     if (inject_failure(flags, d, total))
         return NULL;
     if (!(flags & WEFT_AF_HOOKED))
-        return heap_calloc(total);
-    return hook_result(domains[d].calloc(domains[d].ctx, nelem, elsize), d, total);
+        return traced(flags, heap_calloc(total), total, d);
+    return traced(flags, hook_result(domains[d].calloc(domains[d].ctx, nelem, elsize), d, total),
+                  total, d);
 }
 
 static void *realloc_slow(weft_domain d, void *ptr, size_t size)
@@ -241,14 +250,23 @@ static void *realloc_slow(weft_domain d, void *ptr, size_t size)
     unsigned flags = dispatch_flags();
     if (inject_failure(flags, d, size))
         return NULL;
-    if (!(flags & WEFT_AF_HOOKED))
-        return heap_realloc(ptr, size);
-    return hook_result(domains[d].realloc(domains[d].ctx, ptr, size), d, size);
+    /* The old block's trace goes first: once realloc returns, its address
+     * may already be reused by another thread. On failure it is put back. */
+    if ((flags & WEFT_AF_TRACE) && ptr)
+        _weft_trace_on_free(ptr, d);
+    void *q = (flags & WEFT_AF_HOOKED)
+                  ? hook_result(domains[d].realloc(domains[d].ctx, ptr, size), d, size)
+                  : heap_realloc(ptr, size);
+    if ((flags & WEFT_AF_TRACE) && !q && ptr)
+        _weft_trace_on_alloc(ptr, weft_usable_size(ptr), d);
+    return traced(flags, q, size, d);
 }
 
 static void free_slow(weft_domain d, void *ptr)
 {
     unsigned flags = dispatch_flags();
+    if ((flags & WEFT_AF_TRACE) && ptr)
+        _weft_trace_on_free(ptr, d);
     if (!(flags & WEFT_AF_HOOKED))
         _weft_heap_free(ptr);
     else
