@@ -6,5 +6,11 @@
 #include <weft/error.h>
 #include <weft/mem.h>
 #include <weft/heap_stats.h>
+#include <weft/runtime.h>
+#include <weft/object.h>
+#include <weft/int.h>
+#include <weft/str.h>
+#include <weft/tuple.h>
+#include <weft/weakref.h>
 
 #endif

@@ -105,13 +105,13 @@ int main(void)
 
     /* weft's own entry points: from libweft.so, or from this program when
      * it linked the archive. */
-    const char *weft_object = defining_object((void *)weft_malloc);
-    REQUIRE(weft_object != NULL);
-    printf("weft_malloc is served by %s\n", weft_object);
+    const char *weft_dso = defining_object((void *)weft_malloc);
+    REQUIRE(weft_dso != NULL);
+    printf("weft_malloc is served by %s\n", weft_dso);
 #if WHICH_MALLOC_SHARED
-    CHECK(starts_with(base_name(weft_object), "libweft.so"));
+    CHECK(starts_with(base_name(weft_dso), "libweft.so"));
 #else
-    CHECK(strstr(base_name(weft_object), "libweft") == NULL);
+    CHECK(strstr(base_name(weft_dso), "libweft") == NULL);
 #endif
 
     /* The program's malloc does not feed weft's counters. */

@@ -1,0 +1,74 @@
+/* weft/runtime.h: starting and stopping weft, and the threads that use it.
+ *
+ * A thread must attach before it touches objects and detach before it exits.
+ * Around a call that may block (I/O, sleeping, waiting on a lock), it leaves
+ * the runtime with weft_blocking_begin/end, so that other threads never wait
+ * for it: while it is blocked, another thread may merge reference counts on its
+ * behalf (and, with the collector, stop the world without it).
+ *
+ * Thread states (threads/thread.h has the diagram):
+ *   DETACHED   not in the runtime; may not touch objects.
+ *   ATTACHED   running weft code; polls safepoints.
+ *   BLOCKED    attached but inside a blocking region; may not touch objects.
+ *   SUSPENDED  held by another thread (a merge on its behalf, or a stop of the
+ *              world); the thread cannot re-enter ATTACHED until released.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include <stddef.h>
+#include <weft/export.h>
+
+WEFT_BEGIN_DECLS
+
+typedef struct weft_config {
+    /* Start the background collector thread (default 1). WEFT_GC_THREAD=0/1. */
+    int gc_thread;
+    /* Print the live-object report at weft_shutdown (default 1 in debug
+     * builds, 0 otherwise). WEFT_LEAK_REPORT=0/1. */
+    int leak_report;
+    /* Check in every refcount operation that the thread is attached
+     * (default 0; the debug build checks in the slow paths). */
+    int check_attached;
+} weft_config;
+
+/* The defaults, with WEFT_* environment variables applied. */
+WEFT_API void weft_config_default(weft_config *out);
+
+/* Start the runtime: NULL for the defaults. The calling thread is attached.
+ * Returns -1 (WEFT_ESTATE) if weft is already running. */
+WEFT_API int weft_init(const weft_config *config);
+/* Stop the runtime: the calling thread must be the only one attached; it is
+ * detached. Returns the number of objects still alive (immortals excepted). */
+WEFT_API long weft_shutdown(void);
+WEFT_API int weft_is_initialized(void);
+
+/* Enter the runtime. -1 with WEFT_ESTATE if weft is not initialized or the
+ * thread is already attached. */
+WEFT_API int weft_thread_attach(void);
+/* Leave the runtime for good (until the next attach): merges queued
+ * reference counts and gives back the thread's pools. */
+WEFT_API int weft_thread_detach(void);
+WEFT_API int weft_thread_is_attached(void);
+/* The calling thread's index (1..): owner of the objects it creates; 0 if the
+ * thread is not attached. */
+WEFT_API unsigned weft_thread_index(void);
+
+/* A point where the thread may do deferred work: merge reference counts that
+ * other threads queued to it, report a quiescent state, park for a stop. */
+WEFT_API void weft_safepoint(void);
+
+/* Leave the runtime around a blocking call. Pairs must nest properly and not
+ * touch objects in between. */
+WEFT_API void weft_blocking_begin(void);
+WEFT_API void weft_blocking_end(void);
+
+/* Free a mem-domain block once every thread has passed a quiescent state, so
+ * that a concurrent reader that loaded a pointer to it can finish reading. */
+WEFT_API void weft_defer_free(void *block);
+/* Wait until every block deferred so far has been freed. */
+WEFT_API void weft_defer_barrier(void);
+
+WEFT_END_DECLS
+
+#endif

@@ -1,0 +1,36 @@
+/* lib/builtins.h: layouts of the built-in types whose public headers keep
+ * them opaque (a flexible array member is not C++). */
+#ifndef WEFT_LIB_BUILTINS_H
+#define WEFT_LIB_BUILTINS_H
+
+#include "internal/core.h"
+#include <weft/weft.h>
+
+typedef struct weft_str {
+    weft_object ob;
+    WEFT_ATOMIC(uint64_t) hash; /* 0: not computed yet (a real hash is never 0) */
+    size_t len;
+    char data[]; /* len bytes and a NUL */
+} weft_str;
+
+typedef struct weft_tuple {
+    weft_object ob;
+    size_t size;
+    weft_object *items[];
+} weft_tuple;
+
+typedef struct weft_weakref {
+    weft_object ob;
+    WEFT_ATOMIC(weft_object *) referent; /* NULL once cleared; stripe lock for changes */
+    weft_weakref_callback callback;
+    void *callback_arg;
+    struct weft_weakref *next, *prev; /* the referent's list; stripe lock */
+} weft_weakref;
+
+void _weft_small_ints_init(void);
+void _weft_str_init(void);
+void _weft_weakref_init(void);
+/* Siphash key set once at weft_init. */
+void _weft_hash_init(void);
+
+#endif

@@ -1,0 +1,48 @@
+/* lib/int.c: 64-bit integer objects; -5..256 are static immortals. */
+#include "builtins.h"
+#include "object_internal.h"
+
+static uint64_t int_hash(weft_object *self)
+{
+    uint64_t v = (uint64_t)weft_int_value(self);
+    return v ? v : 1;
+}
+
+static int int_eq(weft_object *a, weft_object *b)
+{
+    return weft_is_int(b) && weft_int_value(a) == weft_int_value(b);
+}
+
+const weft_type weft_int_type = {
+    .name = "int",
+    .basic_size = sizeof(weft_int),
+    .hash = int_hash,
+    .eq = int_eq,
+};
+
+#define SMALL_INTS (WEFT_SMALL_INT_MAX - WEFT_SMALL_INT_MIN + 1)
+static weft_int small_ints[SMALL_INTS];
+
+void _weft_small_ints_init(void)
+{
+    for (int i = 0; i < SMALL_INTS; i++) {
+        small_ints[i].ob.type = &weft_int_type;
+        small_ints[i].value = WEFT_SMALL_INT_MIN + i;
+        weft_set_immortal(&small_ints[i].ob);
+    }
+}
+
+weft_object *weft_int_new(int64_t value)
+{
+    if (value >= WEFT_SMALL_INT_MIN && value <= WEFT_SMALL_INT_MAX)
+        return &small_ints[value - WEFT_SMALL_INT_MIN].ob;
+    weft_object *o = weft_new(&weft_int_type);
+    if (o)
+        ((weft_int *)o)->value = value;
+    return o;
+}
+
+int weft_is_int(const weft_object *o)
+{
+    return o->type == &weft_int_type;
+}

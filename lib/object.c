@@ -1,0 +1,273 @@
+/* lib/object.c: creating objects, the slow paths of biased reference counting,
+ * and deallocation (docs/refcount.md).
+ *
+ * Invariants of ref_shared's state (object.h):
+ *   NORMAL, MAYBE_WEAKREF  the owner holds ref_local; the shared count is >= 0.
+ *   QUEUED                 the shared count went negative; the object sits in
+ *                          its owner's merge queue, which decides its fate.
+ *   MERGED                 owner == 0 and ref_local == 0: the whole count is
+ *                          shared; it dies when that reaches 0.
+ * An object dies exactly once, in one of four places: the owner's last local
+ * decref finds ref_shared == 0 (NORMAL with no shared count: no one else can
+ * hold or revive it); the owner's CAS to MERGED finds a zero count; a
+ * non-owner's decrement of a MERGED count reaches 0; or a queue merge finds a
+ * zero total. weft_try_incref fails on exactly the zero states these leave.
+ */
+#include "object_internal.h"
+#include "error.h"
+#include "trace.h"
+#include "threads/thread.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <weft/mem.h>
+#include <weft/runtime.h>
+
+/* ---------------------------------------------------------------- misuse */
+
+const char *_weft_type_name(const weft_object *o)
+{
+    const weft_type *t = o->type;
+    return t && t->name ? t->name : "?";
+}
+
+__attribute__((noreturn)) static void fatal_with_trace(const weft_object *o, const char *what)
+{
+    char trace[2048];
+    trace[0] = 0;
+    _weft_trace_format_block(o, trace, sizeof trace);
+    _weft_fatal("%s: object %p of type %s%s%s", what, (const void *)o, _weft_type_name(o),
+                trace[0] ? "\n" : "", trace);
+}
+
+void _weft_refcount_underflow(const weft_object *o, const char *where)
+{
+    if (weft_load_relaxed(&o->ref_shared) == WEFT_SHARED_DEAD)
+        fatal_with_trace(o, "decref of a freed object");
+    char what[96];
+    snprintf(what, sizeof what, "reference count underflow (%s)", where);
+    fatal_with_trace(o, what);
+}
+
+/* ---------------------------------------------------------------- creation */
+
+static weft_object *new_object(const weft_type *type, size_t size)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_UNLIKELY(!t)) {
+        _weft_set_error(WEFT_ESTATE, "weft_new(%s): the thread is not attached",
+                        type && type->name ? type->name : "?");
+        return NULL;
+    }
+    if (!type || type->basic_size < sizeof(weft_object)) {
+        _weft_set_error(WEFT_EINVAL, "weft_new: type %s has a basic size below the header",
+                        type && type->name ? type->name : "(null)");
+        return NULL;
+    }
+    if ((type->flags & WEFT_TYPE_GC) && !type->traverse) {
+        _weft_set_error(WEFT_EINVAL, "weft_new: GC type %s has no traverse", type->name);
+        return NULL;
+    }
+    if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker)))
+        _weft_safepoint_slow(t);
+    weft_object *o = weft_obj_calloc(1, size);
+    if (!o)
+        return NULL;
+    weft_store_relaxed(&o->owner, t->index);
+    weft_store_relaxed(&o->ref_local, 1);
+    weft_store_relaxed(&o->ref_shared, 0);
+    weft_store_relaxed(&o->flags, (type->flags & WEFT_TYPE_GC) ? WEFT_OBJ_GC_TRACKED : 0);
+    o->type = type;
+    weft_counter_add_owner(&t->xcreated, 1);
+    return o;
+}
+
+weft_object *weft_new(const weft_type *type)
+{
+    return new_object(type, type ? type->basic_size : 0);
+}
+
+weft_object *weft_new_var(const weft_type *type, size_t n)
+{
+    size_t extra, size;
+    if (!type || __builtin_mul_overflow(n, type->item_size, &extra) ||
+        __builtin_add_overflow(type->basic_size, extra, &size)) {
+        _weft_set_error(type ? WEFT_EOVERFLOW : WEFT_EINVAL,
+                        "weft_new_var: %zu items of type %s overflow", n,
+                        type && type->name ? type->name : "(null)");
+        return NULL;
+    }
+    return new_object(type, size);
+}
+
+const weft_type *weft_type_of(const weft_object *o)
+{
+    return o->type;
+}
+
+/* ---------------------------------------------------------------- counts */
+
+int weft_is_immortal(const weft_object *o)
+{
+    return weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL;
+}
+
+void weft_set_immortal(weft_object *o)
+{
+    weft_store_relaxed(&o->ref_local, WEFT_IMMORTAL_LOCAL);
+    weft_store_relaxed(&o->ref_shared, (int32_t)(WEFT_SHARED_COUNT_MAX << WEFT_SHARED_SHIFT) |
+                                           WEFT_SHARED_MERGED);
+}
+
+long weft_refcount(const weft_object *o)
+{
+    uint32_t local = weft_load_relaxed(&o->ref_local);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return (long)WEFT_IMMORTAL_LOCAL;
+    return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
+}
+
+void _weft_incref_local_overflow(weft_object *o)
+{
+    weft_set_immortal(o); /* saturate: never freed, never wrong */
+}
+
+void _weft_incref_shared(weft_object *o)
+{
+    int32_t old = weft_fetch_add_relaxed(&o->ref_shared, 1 << WEFT_SHARED_SHIFT);
+    if (WEFT_UNLIKELY((old >> WEFT_SHARED_SHIFT) >= WEFT_SHARED_COUNT_MAX - 1))
+        weft_set_immortal(o);
+}
+
+void _weft_decref_shared(weft_object *o)
+{
+    _weft_thread_current_or_die("weft_decref", o);
+    int32_t old = weft_load_relaxed(&o->ref_shared), new;
+    bool queue;
+    do {
+        int32_t state = old & 3, count = old >> WEFT_SHARED_SHIFT;
+        queue = false;
+        new = old - (1 << WEFT_SHARED_SHIFT);
+        if (state == WEFT_SHARED_MERGED) {
+            if (count <= 0)
+                _weft_refcount_underflow(o, "weft_decref");
+        } else if (state != WEFT_SHARED_QUEUED && count - 1 < 0) {
+            new = (new & ~3) | WEFT_SHARED_QUEUED;
+            queue = true;
+        }
+    } while (!weft_cas_weak_acq_rel(&o->ref_shared, &old, new));
+    if (queue)
+        _weft_brc_queue(o);
+    else if (new == WEFT_SHARED_MERGED)
+        _weft_dealloc(o);
+}
+
+void _weft_decref_local_zero(weft_object *o)
+{
+    weft_thread *t = _weft_thread_current_or_die("weft_decref", o);
+    (void)t;
+    if (weft_load_relaxed(&o->ref_local) == 0)
+        _weft_refcount_underflow(o, "weft_decref");
+    weft_store_relaxed(&o->ref_local, 0);
+    int32_t shared = weft_load_acquire(&o->ref_shared);
+    if (shared == 0) {
+        _weft_dealloc(o);
+        return;
+    }
+    if ((shared & 3) == WEFT_SHARED_QUEUED)
+        return; /* the owner's queue merge decides: it runs on this thread */
+    /* Others hold references: the object becomes ownerless. The CAS orders
+     * this against a concurrent weft_try_incref. */
+    weft_store_relaxed(&o->owner, 0);
+    int32_t merged;
+    do {
+        merged = (shared & ~3) | WEFT_SHARED_MERGED;
+    } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
+    if ((merged >> WEFT_SHARED_SHIFT) < 0)
+        _weft_refcount_underflow(o, "weft_decref");
+    if (merged == WEFT_SHARED_MERGED)
+        _weft_dealloc(o);
+}
+
+int weft_try_incref(weft_object *o)
+{
+    uint32_t local = weft_load_relaxed(&o->ref_local);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return 1;
+    if (weft_load_relaxed(&o->owner) == _weft_tls_index) {
+        if (local == 0)
+            return 0;
+        weft_store_relaxed(&o->ref_local, local + 1);
+        return 1;
+    }
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    for (;;) {
+        /* NORMAL with no shared count: only the owner's local count could keep
+         * it alive and we cannot see that; MERGED at zero: dead. */
+        if (shared == 0 || shared == WEFT_SHARED_MERGED || shared == WEFT_SHARED_DEAD)
+            return 0;
+        if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, shared + (1 << WEFT_SHARED_SHIFT)))
+            return 1;
+    }
+}
+
+/* ---------------------------------------------------------------- deallocation */
+
+void _weft_object_free_memory(weft_object *o)
+{
+    weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
+    weft_obj_free(o);
+}
+
+/* PEP 442: the finalizer runs once, with the object alive again: one local
+ * reference (ours) and a NORMAL shared count of zero, so that references the
+ * finalizer hands to other threads can only queue the object back to us, never
+ * free it under us. At death ref_shared is NORMAL|0 or MERGED|0, states no
+ * weft_try_incref can leave, so the plain store is safe. Returns true if the
+ * finalizer resurrected the object. */
+static bool run_finalizer(weft_thread *t, weft_object *o)
+{
+    weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_FINALIZED);
+    weft_store_relaxed(&o->owner, t->index);
+    weft_store_relaxed(&o->ref_local, 1);
+    weft_store_release(&o->ref_shared, 0);
+    o->type->finalize(o);
+    if (weft_load_relaxed(&o->ref_local) == 1 && weft_load_acquire(&o->ref_shared) == 0) {
+        weft_store_relaxed(&o->ref_local, 0);
+        return false;
+    }
+    /* Another reference exists (or the object sits in our merge queue, whose
+     * merge will free it if this was the last): drop ours normally. */
+    weft_decref(o);
+    return true;
+}
+
+static void dealloc_one(weft_thread *t, weft_object *o)
+{
+    const weft_type *type = o->type;
+    if (type->finalize && !(weft_load_relaxed(&o->flags) & WEFT_OBJ_FINALIZED) &&
+        run_finalizer(t, o))
+        return;
+    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
+        _weft_weakref_clear_referent(o);
+    if (type->dealloc)
+        type->dealloc(o);
+    weft_counter_add_owner(&t->xfreed, 1);
+    _weft_object_free_memory(o);
+}
+
+void _weft_dealloc(weft_object *o)
+{
+    weft_thread *t = _weft_thread_current_or_die("deallocation", o);
+    if (t->dealloc_depth >= WEFT_DEALLOC_DEPTH_MAX &&
+        _weft_objstack_push(&t->dealloc_pending, o))
+        return; /* the outermost dealloc on this thread will get to it */
+    t->dealloc_depth++;
+    dealloc_one(t, o);
+    if (t->dealloc_depth == 1) {
+        weft_object *next;
+        while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL)
+            dealloc_one(t, next);
+    }
+    t->dealloc_depth--;
+}

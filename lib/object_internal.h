@@ -1,0 +1,28 @@
+/* lib/object_internal.h: the object model's internals shared by lib/ and threads/. */
+#ifndef WEFT_LIB_OBJECT_INTERNAL_H
+#define WEFT_LIB_OBJECT_INTERNAL_H
+
+#include "internal/core.h"
+#include <weft/object.h>
+
+/* Largest shared count before an object is made immortal instead. */
+#define WEFT_SHARED_COUNT_MAX (INT32_MAX >> WEFT_SHARED_SHIFT)
+/* ref_shared of a freed object: a decref of it is reported as such. */
+#define WEFT_SHARED_DEAD ((int32_t)(INT32_MIN | WEFT_SHARED_MERGED))
+
+/* The count reached zero: finalize, clear weakrefs, dealloc, free. Deep
+ * chains are unwound iteratively on the calling thread. */
+void _weft_dealloc(weft_object *o);
+__attribute__((noreturn)) void _weft_refcount_underflow(const weft_object *o, const char *where);
+const char *_weft_type_name(const weft_object *o);
+
+/* Weak references (weakref.c): clear every weakref to a dying object and run
+ * the callbacks of those that survive. */
+void _weft_weakref_clear_referent(weft_object *o);
+/* Objects whose memory the runtime allocated (weft_new): freed with this. */
+void _weft_object_free_memory(weft_object *o);
+
+/* Runtime (runtime.c). */
+void _weft_builtin_types_init(void);
+
+#endif

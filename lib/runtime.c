@@ -1,0 +1,114 @@
+/* lib/runtime.c: weft_init, weft_shutdown and the runtime configuration.
+ *
+ * The runtime is one per process. weft_init sets up the built-in types'
+ * shared state (small ints, intern table, weakref registry, hash key) once,
+ * then attaches the calling thread. weft_shutdown requires the calling thread
+ * to be the last one attached; it reports what is still alive. */
+#include "builtins.h"
+#include "error.h"
+#include "object_internal.h"
+#include "threads/thread.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <weft/runtime.h>
+
+static WEFT_ATOMIC(int) initialized;
+static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
+static weft_config active_config;
+/* Objects counted alive before this init (a previous init's leftovers). */
+static uint64_t live_at_init;
+
+static int env_flag(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    if (strcmp(v, "0") == 0 || strcmp(v, "off") == 0 || strcmp(v, "no") == 0)
+        return 0;
+    if (strcmp(v, "1") == 0 || strcmp(v, "on") == 0 || strcmp(v, "yes") == 0)
+        return 1;
+    fprintf(stderr, "weft: %s=%s is not 0/1; using %d\n", name, v, dflt);
+    return dflt;
+}
+
+void weft_config_default(weft_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->gc_thread = env_flag("WEFT_GC_THREAD", 1);
+    out->leak_report = env_flag("WEFT_LEAK_REPORT", WEFT_DEBUG);
+    out->check_attached = 0;
+}
+
+static void builtins_init(void)
+{
+    _weft_hash_init();
+    _weft_small_ints_init();
+    _weft_str_init();
+    _weft_weakref_init();
+}
+
+int weft_is_initialized(void)
+{
+    return weft_load_acquire(&initialized);
+}
+
+static uint64_t live_objects(void)
+{
+    uint64_t created, freed;
+    _weft_thread_object_counts(&created, &freed);
+    return created > freed ? created - freed : 0;
+}
+
+int weft_init(const weft_config *config)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&initialized, &expected, 1)) {
+        _weft_set_error(WEFT_ESTATE, "weft_init: weft is already initialized");
+        return -1;
+    }
+    if (config)
+        active_config = *config;
+    else
+        weft_config_default(&active_config);
+    pthread_once(&builtins_once, builtins_init);
+    live_at_init = live_objects();
+    if (weft_thread_attach() != 0) {
+        weft_store_release(&initialized, 0);
+        return -1;
+    }
+    return 0;
+}
+
+const weft_config *_weft_config(void)
+{
+    return &active_config;
+}
+
+long weft_shutdown(void)
+{
+    if (!weft_is_initialized()) {
+        _weft_set_error(WEFT_ESTATE, "weft_shutdown: weft is not initialized");
+        return -1;
+    }
+    if (!weft_thread_is_attached()) {
+        _weft_set_error(WEFT_ESTATE, "weft_shutdown: the calling thread is not attached");
+        return -1;
+    }
+    unsigned others = _weft_thread_attached_count() - 1;
+    if (others) {
+        _weft_set_error(WEFT_ESTATE, "weft_shutdown: %u other thread(s) still attached", others);
+        return -1;
+    }
+    weft_thread_detach();
+    /* Deferred frees (old container storage) are done before counting. */
+    weft_defer_barrier();
+    uint64_t live = live_objects();
+    long leaked = live > live_at_init ? (long)(live - live_at_init) : 0;
+    if (active_config.leak_report && leaked)
+        fprintf(stderr, "weft: %ld object(s) still alive at shutdown\n", leaked);
+    weft_store_release(&initialized, 0);
+    return leaked;
+}

@@ -1,0 +1,122 @@
+/* lib/tuple.c: tuples, and the rule that untracks a tuple of untracked items. */
+#include "builtins.h"
+#include "error.h"
+#include "object_internal.h"
+
+#include <stdarg.h>
+
+static int tuple_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    weft_tuple *t = (weft_tuple *)self;
+    for (size_t i = 0; i < t->size; i++)
+        if (t->items[i]) {
+            int rc = visit(t->items[i], arg);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+static void tuple_clear(weft_object *self)
+{
+    weft_tuple *t = (weft_tuple *)self;
+    for (size_t i = 0; i < t->size; i++)
+        weft_clearref(&t->items[i]);
+}
+
+static uint64_t tuple_hash(weft_object *self)
+{
+    weft_tuple *t = (weft_tuple *)self;
+    uint64_t h = 0x345678ull ^ t->size;
+    for (size_t i = 0; i < t->size; i++) {
+        weft_object *item = t->items[i];
+        uint64_t ih = item && item->type->hash ? item->type->hash(item) : (uint64_t)(uintptr_t)item;
+        h = (h ^ ih) * 0x100000001B3ull;
+    }
+    return h ? h : 1;
+}
+
+const weft_type weft_tuple_type = {
+    .name = "tuple",
+    .basic_size = sizeof(weft_tuple),
+    .item_size = sizeof(weft_object *),
+    .flags = WEFT_TYPE_GC | WEFT_TYPE_VAR,
+    .traverse = tuple_traverse,
+    .clear = tuple_clear,
+    .dealloc = tuple_clear,
+    .hash = tuple_hash,
+};
+
+weft_object *weft_tuple_new(size_t n)
+{
+    weft_object *o = weft_new_var(&weft_tuple_type, n);
+    if (o)
+        ((weft_tuple *)o)->size = n;
+    return o;
+}
+
+weft_object *weft_tuple_pack(size_t n, ...)
+{
+    weft_object *o = weft_tuple_new(n);
+    if (!o)
+        return NULL;
+    weft_tuple *t = (weft_tuple *)o;
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        weft_object *item = va_arg(ap, weft_object *);
+        if (!item) {
+            va_end(ap);
+            weft_decref(o);
+            _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
+            return NULL;
+        }
+        t->items[i] = weft_newref(item);
+    }
+    va_end(ap);
+    weft_tuple_maybe_untrack(o);
+    return o;
+}
+
+int weft_is_tuple(const weft_object *o)
+{
+    return o->type == &weft_tuple_type;
+}
+
+size_t weft_tuple_size(const weft_object *o)
+{
+    return ((const weft_tuple *)o)->size;
+}
+
+weft_object *weft_tuple_get(const weft_object *o, size_t i)
+{
+    const weft_tuple *t = (const weft_tuple *)o;
+    if (i >= t->size) {
+        _weft_set_error(WEFT_EINVAL, "tuple index %zu out of range (size %zu)", i, t->size);
+        return NULL;
+    }
+    return t->items[i];
+}
+
+int weft_tuple_set_new(weft_object *o, size_t i, weft_object *item)
+{
+    weft_tuple *t = (weft_tuple *)o;
+    if (i >= t->size) {
+        weft_xdecref(item);
+        _weft_set_error(WEFT_EINVAL, "tuple index %zu out of range (size %zu)", i, t->size);
+        return -1;
+    }
+    weft_setref(&t->items[i], item);
+    return 0;
+}
+
+void weft_tuple_maybe_untrack(weft_object *o)
+{
+    weft_tuple *t = (weft_tuple *)o;
+    for (size_t i = 0; i < t->size; i++) {
+        weft_object *item = t->items[i];
+        if (!item || (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED))
+            return;
+    }
+    atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+}

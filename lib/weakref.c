@@ -1,0 +1,239 @@
+/* lib/weakref.c: weak references and their side-table registry.
+ *
+ * Registry: liburcu's lock-free hash table maps a referent's address to an
+ * entry holding the list of weakrefs to it; objects carry only the
+ * WEFT_OBJ_WEAKREFS flag. Every change to an entry, its list, or a weakref's
+ * referent pointer holds the stripe lock of the referent's address, so a
+ * referent's death (which clears under that lock) and weft_weakref_get (which
+ * takes a reference under it) are ordered. Entries are freed after a QSBR
+ * grace period, as the table requires.
+ *
+ * Referents and weakrefs are both put in the MAYBE_WEAKREF shared state, in
+ * which weft_try_incref is exact: it fails only on a dead object.
+ */
+#include "builtins.h"
+#include "error.h"
+#include "object_internal.h"
+#include "objstack.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+#include <weft/runtime.h>
+
+#define STRIPES 64
+
+typedef struct weakref_entry {
+    struct cds_lfht_node node;
+    weft_object *referent;
+    weft_weakref *head; /* stripe lock */
+    struct rcu_head rcu;
+} weakref_entry;
+
+static struct cds_lfht *registry;
+static pthread_mutex_t stripes[STRIPES];
+
+static uint64_t address_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static pthread_mutex_t *stripe_of(const void *referent)
+{
+    return &stripes[address_hash(referent) % STRIPES];
+}
+
+static int entry_match(struct cds_lfht_node *node, const void *key)
+{
+    return caa_container_of(node, weakref_entry, node)->referent == key;
+}
+
+static weakref_entry *lookup_locked(weft_object *referent)
+{
+    struct cds_lfht_iter iter;
+    cds_lfht_lookup(registry, address_hash(referent), entry_match, referent, &iter);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+    return node ? caa_container_of(node, weakref_entry, node) : NULL;
+}
+
+static void free_entry(struct rcu_head *head)
+{
+    free(caa_container_of(head, weakref_entry, rcu));
+}
+
+static void remove_entry_locked(weakref_entry *e)
+{
+    cds_lfht_del(registry, &e->node);
+    urcu_qsbr_call_rcu(&e->rcu, free_entry);
+}
+
+void _weft_weakref_init(void)
+{
+    if (registry)
+        return;
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&stripes[i], NULL);
+    registry = cds_lfht_new_flavor(256, 256, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+                                   &urcu_qsbr_flavor, NULL);
+    if (!registry)
+        _weft_fatal("cannot create the weakref registry");
+}
+
+/* NORMAL -> MAYBE_WEAKREF, keeping the count (other states need nothing). */
+static void mark_maybe_weakref(weft_object *o)
+{
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    while ((shared & 3) == WEFT_SHARED_NORMAL &&
+           !weft_cas_weak_acq_rel(&o->ref_shared, &shared,
+                                  (shared & ~3) | WEFT_SHARED_MAYBE_WEAKREF)) {
+    }
+}
+
+static void unlink_locked(weakref_entry *e, weft_weakref *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        e->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+}
+
+static void weakref_dealloc(weft_object *self)
+{
+    weft_weakref *r = (weft_weakref *)self;
+    weft_object *referent = weft_load_acquire(&r->referent);
+    if (!referent)
+        return;
+    pthread_mutex_t *lock = stripe_of(referent);
+    pthread_mutex_lock(lock);
+    if (weft_load_relaxed(&r->referent) == referent) {
+        weakref_entry *e = lookup_locked(referent);
+        if (e)
+            unlink_locked(e, r);
+        weft_store_relaxed(&r->referent, NULL);
+    }
+    pthread_mutex_unlock(lock);
+}
+
+const weft_type weft_weakref_type = {
+    .name = "weakref",
+    .basic_size = sizeof(weft_weakref),
+    .dealloc = weakref_dealloc,
+};
+
+int weft_is_weakref(const weft_object *o)
+{
+    return o->type == &weft_weakref_type;
+}
+
+weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback, void *arg)
+{
+    if (!obj) {
+        _weft_set_error(WEFT_EINVAL, "weft_weakref_new: NULL referent");
+        return NULL;
+    }
+    weft_object *self = weft_new(&weft_weakref_type);
+    if (!self)
+        return NULL;
+    weft_weakref *r = (weft_weakref *)self;
+    r->callback = callback;
+    r->callback_arg = arg;
+    mark_maybe_weakref(self);
+    if (weft_is_immortal(obj)) { /* never dies: nothing to register */
+        weft_store_relaxed(&r->referent, obj);
+        return self;
+    }
+    mark_maybe_weakref(obj);
+    atomic_fetch_or_explicit(&obj->flags, WEFT_OBJ_WEAKREFS, memory_order_relaxed);
+
+    pthread_mutex_t *lock = stripe_of(obj);
+    pthread_mutex_lock(lock);
+    weakref_entry *e = lookup_locked(obj);
+    if (!e) {
+        e = malloc(sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(lock);
+            weft_decref(self);
+            _weft_set_error(WEFT_ENOMEM, "weft_weakref_new: out of memory");
+            return NULL;
+        }
+        cds_lfht_node_init(&e->node);
+        e->referent = obj;
+        e->head = NULL;
+        cds_lfht_add(registry, address_hash(obj), &e->node);
+    }
+    r->next = e->head;
+    r->prev = NULL;
+    if (e->head)
+        e->head->prev = r;
+    e->head = r;
+    weft_store_release(&r->referent, obj);
+    pthread_mutex_unlock(lock);
+    return self;
+}
+
+weft_object *weft_weakref_get(weft_object *self)
+{
+    weft_weakref *r = (weft_weakref *)self;
+    weft_object *referent = weft_load_acquire(&r->referent);
+    if (!referent)
+        return NULL;
+    if (weft_is_immortal(referent))
+        return referent;
+    pthread_mutex_t *lock = stripe_of(referent);
+    pthread_mutex_lock(lock);
+    /* Under the lock a referent still set is not yet past its clearing step,
+     * so its memory is valid; try_incref decides whether it is alive. */
+    bool alive = weft_load_relaxed(&r->referent) == referent && weft_try_incref(referent);
+    pthread_mutex_unlock(lock);
+    return alive ? referent : NULL;
+}
+
+size_t weft_weakref_count(weft_object *obj)
+{
+    if (!(weft_load_relaxed(&obj->flags) & WEFT_OBJ_WEAKREFS))
+        return 0;
+    pthread_mutex_t *lock = stripe_of(obj);
+    pthread_mutex_lock(lock);
+    size_t n = 0;
+    weakref_entry *e = lookup_locked(obj);
+    for (weft_weakref *r = e ? e->head : NULL; r; r = r->next)
+        n++;
+    pthread_mutex_unlock(lock);
+    return n;
+}
+
+void _weft_weakref_clear_referent(weft_object *o)
+{
+    weft_objstack callbacks = {NULL};
+    pthread_mutex_t *lock = stripe_of(o);
+    pthread_mutex_lock(lock);
+    weakref_entry *e = lookup_locked(o);
+    if (e) {
+        for (weft_weakref *r = e->head, *next; r; r = next) {
+            next = r->next;
+            r->next = r->prev = NULL;
+            weft_store_release(&r->referent, NULL);
+            /* Keep a live weakref alive for its callback; a dying one is
+             * skipped (its dealloc waits for this lock, then finds it clear). */
+            if (r->callback && weft_try_incref(&r->ob) &&
+                !_weft_objstack_push(&callbacks, r))
+                weft_decref(&r->ob);
+        }
+        e->head = NULL;
+        remove_entry_locked(e);
+    }
+    pthread_mutex_unlock(lock);
+    weft_weakref *r;
+    while ((r = _weft_objstack_pop(&callbacks)) != NULL) {
+        r->callback(&r->ob, r->callback_arg);
+        weft_decref(&r->ob);
+    }
+}

@@ -1,0 +1,130 @@
+/* threads/brc.c: the merge half of biased reference counting (docs/refcount.md).
+ *
+ * When a non-owner decrement takes an object's shared count below zero, the
+ * object is queued to its owner's record. If the owner is running (ATTACHED)
+ * it merges at its next safepoint. If it is not (BLOCKED or DETACHED) the
+ * queuing thread suspends the record and merges for it at once, so that a
+ * queue never holds memory while its owner sleeps or is gone.
+ *
+ * A merge reads the owner's local count: only the owner (running) or a
+ * thread holding the owner's record suspended (so the owner cannot run) may
+ * merge, which is what makes that read safe.
+ */
+#include "thread.h"
+#include "object_internal.h"
+
+#include <stdlib.h>
+
+/* Records this thread is currently merging for, innermost first: a dealloc
+ * during a merge may queue to the same record again, and the running loop
+ * picks such objects up instead of recursing. */
+typedef struct merge_frame {
+    weft_thread *record;
+    struct merge_frame *outer;
+} merge_frame;
+
+static __thread merge_frame *tls_merge_frames;
+
+static bool merging_for(weft_thread *t)
+{
+    for (merge_frame *f = tls_merge_frames; f; f = f->outer)
+        if (f->record == t)
+            return true;
+    return false;
+}
+
+/* Merge one object's counts into ref_shared and give up ownership. */
+static void merge_object(weft_object *o)
+{
+    int64_t local = (int64_t)weft_load_relaxed(&o->ref_local);
+    int32_t shared = weft_load_relaxed(&o->ref_shared), merged;
+    int64_t total;
+    do {
+        total = local + (shared >> WEFT_SHARED_SHIFT);
+        if (total < 0)
+            _weft_refcount_underflow(o, "merge");
+        if (total > WEFT_SHARED_COUNT_MAX) {
+            weft_set_immortal(o);
+            return;
+        }
+        merged = (int32_t)(total << WEFT_SHARED_SHIFT) | WEFT_SHARED_MERGED;
+        /* Ownership is given up before the merged count is published. */
+        weft_store_relaxed(&o->owner, 0);
+        weft_store_relaxed(&o->ref_local, 0);
+    } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
+    if (total == 0)
+        _weft_dealloc(o);
+}
+
+static void merge_all(weft_objstack *batch)
+{
+    weft_object *o;
+    while ((o = _weft_objstack_pop(batch)) != NULL)
+        merge_object(o);
+}
+
+/* Take the queue of t (lock held by the caller's loop) and merge it, until
+ * empty. `on_behalf`: t is suspended by us and released at the end. */
+static void drain(weft_thread *t, bool on_behalf)
+{
+    merge_frame frame = {t, tls_merge_frames};
+    tls_merge_frames = &frame;
+    for (;;) {
+        weft_objstack batch = {NULL};
+        pthread_mutex_lock(&t->lock);
+        _weft_objstack_take(&batch, &t->merge_queue);
+        if (_weft_objstack_is_empty(&batch)) {
+            atomic_fetch_and_explicit(&t->xbreaker, ~WEFT_BREAK_MERGE, memory_order_relaxed);
+            if (on_behalf && --t->suspend_count == 0)
+                pthread_cond_broadcast(&t->released);
+            pthread_mutex_unlock(&t->lock);
+            break;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (on_behalf)
+            weft_fetch_add_relaxed(&t->xmerged_on_behalf, 1);
+        merge_all(&batch);
+    }
+    tls_merge_frames = frame.outer;
+}
+
+void _weft_brc_queue(weft_object *o)
+{
+    uint32_t owner = weft_load_relaxed(&o->owner);
+    weft_thread *t = _weft_thread_record(owner);
+    if (!t)
+        _weft_fatal("object %p (type %s) has no valid owner (index %u): a freed or corrupt "
+                    "object", (void *)o, _weft_type_name(o), owner);
+    pthread_mutex_lock(&t->lock);
+    if (!_weft_objstack_push(&t->merge_queue, o))
+        _weft_fatal("out of memory queueing object %p to thread %u for a refcount merge",
+                    (void *)o, owner);
+    if (weft_load_seq_cst(&t->xstate) == WEFT_THREAD_ATTACHED) {
+        atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_MERGE, memory_order_release);
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    if (merging_for(t)) { /* an outer loop of ours will take it */
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    t->suspend_count++;
+    pthread_mutex_unlock(&t->lock);
+    drain(t, true);
+}
+
+void _weft_brc_merge_own_queue(weft_thread *t)
+{
+    drain(t, false);
+}
+
+void _weft_brc_merge_if_detached(weft_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool work = !_weft_objstack_is_empty(&t->merge_queue);
+    if (work)
+        t->suspend_count++;
+    pthread_mutex_unlock(&t->lock);
+    if (work)
+        drain(t, true);
+}

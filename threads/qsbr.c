@@ -1,0 +1,104 @@
+/* threads/qsbr.c: QSBR glue and deferred frees (qsbr.h).
+ *
+ * ThreadSanitizer cannot see liburcu's synchronisation (it is not
+ * instrumented), so in TSan builds every quiescent state releases, and every
+ * deferred free acquires, one shared sync address: a deferred free runs after
+ * a grace period, i.e. after every reader's next quiescent state, so this edge
+ * is exactly the ordering the grace period guarantees. */
+#include "qsbr.h"
+#include "error.h"
+#include "thread.h"
+
+#include <stdlib.h>
+#include <urcu-qsbr.h>
+#include <weft/mem.h>
+#include <weft/runtime.h>
+
+#if WEFT_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+static char tsan_grace_sync;
+#define TSAN_QUIESCENT() __tsan_release(&tsan_grace_sync)
+#define TSAN_AFTER_GRACE() __tsan_acquire(&tsan_grace_sync)
+#else
+#define TSAN_QUIESCENT() ((void)0)
+#define TSAN_AFTER_GRACE() ((void)0)
+#endif
+
+void _weft_qsbr_thread_register(void)
+{
+    urcu_qsbr_register_thread();
+}
+
+void _weft_qsbr_thread_unregister(void)
+{
+    TSAN_QUIESCENT();
+    urcu_qsbr_unregister_thread();
+}
+
+void _weft_qsbr_thread_online(void)
+{
+    urcu_qsbr_thread_online();
+}
+
+void _weft_qsbr_thread_offline(void)
+{
+    TSAN_QUIESCENT();
+    urcu_qsbr_thread_offline();
+}
+
+void _weft_qsbr_quiescent(void)
+{
+    TSAN_QUIESCENT();
+    urcu_qsbr_quiescent_state();
+}
+
+typedef struct deferred_block {
+    struct rcu_head rcu;
+    void *block;
+} deferred_block;
+
+static void free_after_grace(struct rcu_head *head)
+{
+    deferred_block *d = caa_container_of(head, deferred_block, rcu);
+    TSAN_AFTER_GRACE();
+    weft_mem_free(d->block);
+    free(d);
+}
+
+/* Wait for a grace period from an attached (online) thread. */
+static void synchronize_from_reader(void)
+{
+    bool online = _weft_tls_thread && _weft_tls_thread->blocking_depth == 0;
+    if (online)
+        _weft_qsbr_thread_offline();
+    urcu_qsbr_synchronize_rcu();
+    if (online)
+        _weft_qsbr_thread_online();
+    TSAN_AFTER_GRACE();
+}
+
+void weft_defer_free(void *block)
+{
+    if (!block)
+        return;
+    deferred_block *d = malloc(sizeof *d);
+    if (!d) {
+        /* No memory for the record: wait for the grace period here. */
+        synchronize_from_reader();
+        weft_mem_free(block);
+        return;
+    }
+    d->block = block;
+    urcu_qsbr_call_rcu(&d->rcu, free_after_grace);
+}
+
+void weft_defer_barrier(void)
+{
+    bool online = _weft_tls_thread && _weft_tls_thread->blocking_depth == 0;
+    if (online)
+        _weft_qsbr_thread_offline();
+    urcu_qsbr_barrier();
+    if (online)
+        _weft_qsbr_thread_online();
+}

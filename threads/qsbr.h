@@ -1,0 +1,18 @@
+/* threads/qsbr.h: liburcu's QSBR flavour tied to weft's thread states.
+ *
+ * An attached thread is a registered, online RCU reader; it reports a
+ * quiescent state at each safepoint and goes offline while blocked. Storage
+ * that a concurrent reader may still hold (a container's old item array) is
+ * freed through weft_defer_free after a grace period. */
+#ifndef WEFT_THREADS_QSBR_H
+#define WEFT_THREADS_QSBR_H
+
+#include "internal/core.h"
+
+void _weft_qsbr_thread_register(void);
+void _weft_qsbr_thread_unregister(void);
+void _weft_qsbr_thread_online(void);
+void _weft_qsbr_thread_offline(void);
+void _weft_qsbr_quiescent(void);
+
+#endif

@@ -1,0 +1,107 @@
+/* threads/thread.h: thread records and their states (docs/threads.md).
+ *
+ * A record stands for one thread index (1, 2, ...): the owner id stored in the
+ * objects that thread creates. Records are never freed; when a thread detaches
+ * its record goes back to the free list and the next attaching thread takes it
+ * over, inheriting the objects still owned by that index (safe: the previous
+ * owner is gone and will not touch their local counts again).
+ *
+ *                 attach (own thread; waits while suspended)
+ *     DETACHED ------------------------------------------------> ATTACHED
+ *        ^  <------------------------------------------------     |    ^
+ *        |      detach (own thread)                    blocking_  |    | blocking_end (own thread;
+ *        |                                             begin      v    | waits while suspended)
+ *        |                                                      BLOCKED
+ *        |
+ *   suspend_count > 0: another thread (a merge on this record's behalf, or a
+ *   stop of the world) holds a DETACHED or BLOCKED record; the record's own
+ *   thread cannot make it ATTACHED until every holder has released it.
+ *
+ * `lock` serialises every state change, the suspend count and the merge
+ * queue, so a thread queueing an object to this record sees a state that
+ * cannot change under it: ATTACHED (the owner will merge at a safepoint, it
+ * has MERGE_PENDING set for it) or not (the queuer suspends the record and
+ * merges itself).
+ */
+#ifndef WEFT_THREADS_THREAD_H
+#define WEFT_THREADS_THREAD_H
+
+#include "internal/core.h"
+#include "objstack.h"
+
+#include <pthread.h>
+#include <urcu/list.h>
+#include <weft/object.h>
+
+enum weft_thread_state {
+    WEFT_THREAD_DETACHED = 0,
+    WEFT_THREAD_ATTACHED = 1,
+    WEFT_THREAD_BLOCKED = 2
+};
+
+/* Bits of `xbreaker`: work the thread must do at its next safepoint. */
+enum {
+    WEFT_BREAK_MERGE = 1u << 0, /* its merge queue is not empty */
+    WEFT_BREAK_STOP = 1u << 1   /* a stop of the world is requested (collector) */
+};
+
+/* Deallocation deeper than this on one thread's stack is deferred to a list
+ * and unwound iteratively (the "trashcan"). */
+#define WEFT_DEALLOC_DEPTH_MAX 64
+
+#define WEFT_NO_THREAD UINT32_MAX /* _weft_tls_index of a detached thread */
+
+typedef struct weft_thread {
+    uint32_t index; /* immutable */
+
+    /* Written by the record's own thread under `lock`; read by anyone. */
+    WEFT_ATOMIC(int) xstate;
+    /* Set by other threads, cleared by the record's thread. */
+    WEFT_ATOMIC(unsigned) xbreaker;
+
+    pthread_mutex_t lock;
+    pthread_cond_t released;  /* broadcast when suspend_count drops to 0 */
+    unsigned suspend_count;   /* lock */
+    weft_objstack merge_queue; /* lock: objects whose shared count went negative */
+
+    /* Own thread only. */
+    weft_objstack dealloc_pending; /* the trashcan */
+    unsigned dealloc_depth;
+    unsigned blocking_depth;
+
+    /* Statistics, written by the record's own thread (relaxed load + store). */
+    WEFT_ATOMIC(uint64_t) xcreated, xfreed;
+    /* Counted by whichever thread frees: merged objects die anywhere. */
+    WEFT_ATOMIC(uint64_t) xmerged_on_behalf;
+
+    bool in_use;                  /* registry lock: a thread holds this record */
+    struct cds_list_head attached; /* registry lock: on the list of held records */
+} weft_thread;
+
+extern WEFT_TLS weft_thread *_weft_tls_thread;
+
+/* The record of an index, or NULL if no such index was ever handed out. */
+weft_thread *_weft_thread_record(uint32_t index);
+uint32_t _weft_thread_index_limit(void);
+
+/* Called by the refcount slow paths; stops the process when the thread is
+ * not attached (there is no error to return from a decref). */
+weft_thread *_weft_thread_current_or_die(const char *what, const weft_object *o);
+
+/* Objects queued to their owner (brc.c). */
+void _weft_brc_queue(weft_object *o);
+void _weft_brc_merge_own_queue(weft_thread *t);
+/* Merge what is left in the queue of a record that is no longer ATTACHED. */
+void _weft_brc_merge_if_detached(weft_thread *t);
+
+void _weft_safepoint_slow(weft_thread *t);
+
+/* Counters summed over all records (live objects at shutdown). */
+void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
+/* Records held by a thread. */
+unsigned _weft_thread_attached_count(void);
+
+/* Reset the registry at weft_init (no thread may be attached). */
+void _weft_threads_init(void);
+
+#endif
