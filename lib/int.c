@@ -28,7 +28,7 @@ void _weft_small_ints_init(void)
     for (int i = 0; i < SMALL_INTS; i++) {
         small_ints[i].ob.type = &weft_int_type;
         small_ints[i].value = WEFT_SMALL_INT_MIN + i;
-        weft_set_immortal(&small_ints[i].ob);
+        _weft_make_static_immortal(&small_ints[i].ob);
     }
 }
 

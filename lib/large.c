@@ -21,6 +21,12 @@
 #if WEFT_LARGE_SYSTEM_MALLOC
 #include <malloc.h>
 #else
+/* The private copy's renamed entry points (CMakeLists.txt, cmake/jemalloc-rename.txt). */
+#define mallocx weftje_mallocx
+#define rallocx weftje_rallocx
+#define sallocx weftje_sallocx
+#define sdallocx weftje_sdallocx
+#define mallctl weftje_mallctl
 #include <jemalloc/jemalloc.h>
 #endif
 

@@ -112,9 +112,26 @@ int weft_is_immortal(const weft_object *o)
     return weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL;
 }
 
-void weft_set_immortal(weft_object *o)
+/* Heap objects made immortal: they are never freed, so live-object counts
+ * leave them out. */
+static WEFT_ATOMIC(uint64_t) immortalized;
+
+uint64_t _weft_immortalized_count(void)
+{
+    return weft_load_relaxed(&immortalized);
+}
+
+void _weft_make_static_immortal(weft_object *o)
 {
     weft_store_relaxed(&o->ref_local, WEFT_IMMORTAL_LOCAL);
+    weft_store_relaxed(&o->ref_shared, (int32_t)(WEFT_SHARED_COUNT_MAX << WEFT_SHARED_SHIFT) |
+                                           WEFT_SHARED_MERGED);
+}
+
+void weft_set_immortal(weft_object *o)
+{
+    if (weft_exchange_acq_rel(&o->ref_local, WEFT_IMMORTAL_LOCAL) != WEFT_IMMORTAL_LOCAL)
+        weft_fetch_add_relaxed(&immortalized, 1);
     weft_store_relaxed(&o->ref_shared, (int32_t)(WEFT_SHARED_COUNT_MAX << WEFT_SHARED_SHIFT) |
                                            WEFT_SHARED_MERGED);
 }

@@ -22,6 +22,10 @@ void _weft_weakref_clear_referent(weft_object *o);
 /* Objects whose memory the runtime allocated (weft_new): freed with this. */
 void _weft_object_free_memory(weft_object *o);
 
+/* Statically allocated objects (small ints): immortal, never counted live. */
+void _weft_make_static_immortal(weft_object *o);
+uint64_t _weft_immortalized_count(void);
+
 /* Runtime (runtime.c). */
 void _weft_builtin_types_init(void);
 

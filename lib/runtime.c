@@ -59,6 +59,7 @@ static uint64_t live_objects(void)
 {
     uint64_t created, freed;
     _weft_thread_object_counts(&created, &freed);
+    freed += _weft_immortalized_count();
     return created > freed ? created - freed : 0;
 }
 

@@ -111,6 +111,7 @@ int weft_str_equal(const weft_object *a, const weft_object *b)
 static int intern_match(struct cds_lfht_node *node, const void *key)
 {
     const intern_node *n = caa_container_of(node, intern_node, node);
+    WEFT_TSAN_ACQUIRE(n); /* pairs with the release before cds_lfht_add_unique */
     return weft_str_equal(&n->str->ob, key);
 }
 
@@ -158,6 +159,7 @@ weft_object *weft_str_intern(weft_object *o)
     }
     cds_lfht_node_init(&n->node);
     n->str = (weft_str *)o;
+    WEFT_TSAN_RELEASE(n);
     found = cds_lfht_add_unique(intern_table, h, intern_match, o, &n->node);
     if (found != &n->node) {
         free(n); /* another thread interned the same content first */

@@ -52,6 +52,19 @@
 #define WEFT_TSAN 0
 #endif
 
+/* ThreadSanitizer cannot see synchronisation done inside uninstrumented
+ * libraries (liburcu): a publication through one is annotated as a release
+ * by the publisher and an acquire by the reader, on the published address. */
+#if WEFT_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define WEFT_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
+#define WEFT_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
+#else
+#define WEFT_TSAN_RELEASE(addr) ((void)0)
+#define WEFT_TSAN_ACQUIRE(addr) ((void)0)
+#endif
+
 /* Atomic helpers: the order is part of the name. */
 #define WEFT_ATOMIC(T) _Atomic(T)
 #define weft_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)

@@ -1,0 +1,222 @@
+/* Biased reference counting under threads, with exact counts: every object
+ * dies exactly once, never early, whatever thread drops it last. */
+#include "check.h"
+#include "objtest.h"
+#include <pthread.h>
+#include <sched.h>
+
+#define N 20000
+
+static weft_object *objs[N];
+static atomic_int phase;
+
+static void wait_phase(int p)
+{
+    while (atomic_load(&phase) < p)
+        sched_yield();
+}
+
+static long deaths_in(long lo, long hi)
+{
+    long n = 0;
+    for (long i = lo; i < hi; i++)
+        n += atomic_load(&node_deaths[i]);
+    return n;
+}
+
+/* 1. Handoff: the owner hands its references to another thread, which drops
+ * them; the objects die when the owner merges at its next safepoint. */
+static void *drop_all(void *arg)
+{
+    long base = (long)arg;
+    weft_thread_attach();
+    wait_phase(1);
+    for (int i = 0; i < N; i++)
+        weft_decref(objs[i]);
+    (void)base;
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_handoff(void)
+{
+    atomic_store(&phase, 0);
+    for (int i = 0; i < N; i++)
+        objs[i] = node_new(i, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, drop_all, (void *)0);
+    atomic_store(&phase, 1);
+    pthread_join(t, NULL);
+    /* The shared counts went negative: queued to us, alive until we merge. */
+    CHECK_EQ_INT(deaths_in(0, N), 0);
+    weft_safepoint();
+    CHECK_EQ_INT(deaths_in(0, N), N);
+}
+
+/* 2. An owner that detaches while others still hold references: the objects
+ * die when the others drop them, merged on the detached owner's behalf. */
+static void *create_then_detach(void *arg)
+{
+    weft_thread_attach();
+    for (int i = 0; i < N; i++) {
+        objs[i] = node_new(N + i, NULL);
+        weft_incref(objs[i]); /* one for the main thread */
+        weft_decref(objs[i]); /* drop our own */
+    }
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_owner_detaches(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, create_then_detach, NULL);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(deaths_in(N, 2 * N), 0);
+    for (int i = 0; i < N; i++)
+        weft_decref(objs[i]);
+    CHECK_EQ_INT(deaths_in(N, 2 * N), N);
+}
+
+/* 3. A blocked owner: others drop its objects while it sleeps in a blocking
+ * region; the memory comes back without it waking up. */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static int wake;
+
+static void *create_then_block(void *arg)
+{
+    weft_thread_attach();
+    for (int i = 0; i < N; i++)
+        objs[i] = node_new(2 * N + i, NULL); /* references handed to main */
+    atomic_store(&phase, 2);
+    weft_blocking_begin();
+    pthread_mutex_lock(&sleep_lock);
+    while (!wake)
+        pthread_cond_wait(&sleep_cond, &sleep_lock);
+    pthread_mutex_unlock(&sleep_lock);
+    weft_blocking_end();
+    /* Back in the runtime: its objects are all gone already. */
+    CHECK_EQ_INT(deaths_in(2 * N, 3 * N), N);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_blocked_owner(void)
+{
+    atomic_store(&phase, 0);
+    wake = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, create_then_block, NULL);
+    wait_phase(2);
+    /* Wait until it is really blocked (it may be between the two calls). */
+    weft_heap_stats before;
+    weft_heap_get_stats(&before);
+    for (int i = 0; i < N; i++)
+        weft_decref(objs[i]);
+    long deaths = deaths_in(2 * N, 3 * N);
+    /* The owner may not have reached weft_blocking_begin when we started:
+     * then the first objects wait for its merge there, which it does before
+     * blocking. Either way all are dead before it wakes. */
+    for (int spin = 0; deaths < N && spin < 1000; spin++) {
+        sched_yield();
+        deaths = deaths_in(2 * N, 3 * N);
+    }
+    CHECK_EQ_INT(deaths, N);
+    pthread_mutex_lock(&sleep_lock);
+    wake = 1;
+    pthread_cond_signal(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+    pthread_join(t, NULL);
+}
+
+/* 4. Two threads hammer one object owned by one of them. */
+#define HAMMER 200000
+static weft_object *shared_obj;
+
+static void *hammer(void *arg)
+{
+    int attach = arg != NULL;
+    if (attach)
+        weft_thread_attach();
+    wait_phase(3);
+    for (int i = 0; i < HAMMER; i++) {
+        weft_incref(shared_obj);
+        weft_incref(shared_obj);
+        weft_decref(shared_obj);
+        weft_decref(shared_obj);
+        if ((i & 1023) == 0)
+            weft_safepoint();
+    }
+    if (attach)
+        weft_thread_detach();
+    return NULL;
+}
+
+static void test_hammer(void)
+{
+    atomic_store(&phase, 0);
+    shared_obj = node_new(3 * N, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, hammer, (void *)1);
+    atomic_store(&phase, 3);
+    hammer(NULL);
+    pthread_join(t, NULL);
+    weft_safepoint();
+    CHECK_EQ_INT(weft_refcount(shared_obj), 1);
+    CHECK_EQ_INT(node_deaths[3 * N], 0);
+    weft_decref(shared_obj);
+    CHECK_EQ_INT(node_deaths[3 * N], 1);
+}
+
+/* 5. Thread churn: indices are reused; a new thread inherits the objects a
+ * gone thread still owns and can drop them with local decrefs. */
+static void *make_one(void *arg)
+{
+    weft_thread_attach();
+    *(weft_object **)arg = node_new(3 * N + 1, NULL);
+    *((unsigned *)arg + 2) = weft_thread_index();
+    weft_thread_detach();
+    return NULL;
+}
+
+static void *drop_inherited(void *arg)
+{
+    weft_thread_attach();
+    *((unsigned *)arg + 3) = weft_thread_index();
+    weft_decref(*(weft_object **)arg);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_index_reuse(void)
+{
+    struct {
+        weft_object *o;
+        unsigned creator, dropper;
+    } box = {0};
+    pthread_t t;
+    pthread_create(&t, NULL, make_one, &box);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, drop_inherited, &box);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(box.creator, box.dropper); /* same index reused */
+    CHECK_EQ_INT(node_deaths[3 * N + 1], 1);
+}
+
+int main(void)
+{
+    REQUIRE(weft_init(NULL) == 0);
+    test_handoff();
+    test_owner_detaches();
+    test_blocked_owner();
+    test_hammer();
+    test_index_reuse();
+    /* No object died twice. */
+    int twice = 0;
+    for (int i = 0; i < 3 * N + 2; i++)
+        twice += atomic_load(&node_deaths[i]) > 1;
+    CHECK_EQ_INT(twice, 0);
+    CHECK_EQ_INT(weft_shutdown(), 0);
+    return check_finish();
+}

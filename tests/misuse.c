@@ -1,0 +1,62 @@
+/* Misuse that cannot be returned as an error stops the process with a message
+ * naming the object's address and type. */
+#include "check.h"
+#include "objtest.h"
+#include <pthread.h>
+
+static void underflow_owner(void *arg)
+{
+    weft_init(NULL);
+    weft_object *o = node_new(1, NULL);
+    weft_incref(o);
+    weft_decref(o);
+    weft_decref(o); /* freed here */
+    weft_object *o2 = node_new(2, NULL);
+    weft_decref(o2);
+    weft_decref(o2); /* freed block: not ours any more */
+}
+
+static void *decref_other_thread(void *arg)
+{
+    weft_thread_attach();
+    weft_decref(arg);
+    weft_decref(arg);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void underflow_shared(void *arg)
+{
+    weft_init(NULL);
+    weft_object *o = node_new(1, NULL);
+    /* Another thread releases a reference it never had, twice: the owner's
+     * merge finds local 1 + shared -2. */
+    pthread_t t;
+    pthread_create(&t, NULL, decref_other_thread, o);
+    pthread_join(t, NULL);
+    weft_safepoint();
+}
+
+static void use_unattached(void *arg)
+{
+    weft_init(NULL);
+    weft_object *o = node_new(1, NULL);
+    weft_thread_detach();
+    weft_decref(o); /* not attached any more */
+}
+
+int main(void)
+{
+#if WEFT_ASAN
+    /* Pools poison freed blocks: AddressSanitizer reports the read first. */
+    CHECK_DIES_WITH(underflow_owner, NULL, "use-after-poison");
+#else
+    CHECK_DIES_WITH(underflow_owner, NULL, "decref of a freed object: object 0x");
+    CHECK_DIES_WITH(underflow_owner, NULL, "of type test.node");
+#endif
+    CHECK_DIES_WITH(underflow_shared, NULL, "reference count underflow");
+    CHECK_DIES_WITH(underflow_shared, NULL, "of type test.node");
+    CHECK_DIES_WITH(use_unattached, NULL, "not attached");
+    CHECK_DIES_WITH(use_unattached, NULL, "(type test.node)");
+    return check_finish();
+}

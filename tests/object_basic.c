@@ -1,0 +1,137 @@
+/* Objects on one thread: creation, counting, deallocation, immortals,
+ * finalizers and resurrection, and the errors of the object API. */
+#include "check.h"
+#include "objtest.h"
+#include <pthread.h>
+
+static int finalized;
+static weft_object *resurrected;
+
+static void fin_resurrect(weft_object *self)
+{
+    finalized++;
+    if (finalized == 1)
+        resurrected = weft_newref(self); /* store a reference: resurrect */
+}
+
+static const weft_type fin_type = {
+    .name = "test.finalizable",
+    .basic_size = sizeof(node),
+    .finalize = fin_resurrect,
+    .dealloc = node_dealloc,
+};
+
+static void *unattached_new(void *arg)
+{
+    *(weft_object **)arg = weft_new(&node_type);
+    *((int *)arg + 2) = weft_error();
+    return NULL;
+}
+
+int main(void)
+{
+    /* Not initialized: attach fails clearly. */
+    CHECK_EQ_INT(weft_thread_attach(), -1);
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    REQUIRE(weft_init(NULL) == 0);
+    CHECK_EQ_INT(weft_init(NULL), -1); /* twice */
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    CHECK(weft_thread_is_attached());
+    CHECK(weft_thread_index() >= 1);
+    CHECK_EQ_INT(weft_thread_attach(), -1); /* already attached */
+
+    /* Create, count, free. */
+    weft_object *a = node_new(1, NULL);
+    REQUIRE(a != NULL);
+    CHECK(weft_type_of(a) == &node_type);
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    weft_incref(a);
+    weft_incref(a);
+    CHECK_EQ_INT(weft_refcount(a), 3);
+    weft_decref(a);
+    weft_decref(a);
+    CHECK_EQ_INT(node_deaths[1], 0);
+    weft_decref(a);
+    CHECK_EQ_INT(node_deaths[1], 1);
+
+    /* Ownership of children: freeing the parent frees the child. */
+    weft_object *p = node_new(2, node_new(3, NULL));
+    weft_decref(p);
+    CHECK_EQ_INT(node_deaths[2], 1);
+    CHECK_EQ_INT(node_deaths[3], 1);
+
+    /* setref releases the old value after storing the new one. */
+    weft_object *slot = node_new(4, NULL);
+    weft_setref(&slot, node_new(5, NULL));
+    CHECK_EQ_INT(node_deaths[4], 1);
+    weft_clearref(&slot);
+    CHECK(slot == NULL);
+    CHECK_EQ_INT(node_deaths[5], 1);
+    weft_xdecref(NULL);
+    weft_xincref(NULL);
+
+    /* Immortals ignore counting. */
+    weft_object *im = node_new(6, NULL);
+    weft_set_immortal(im);
+    CHECK(weft_is_immortal(im));
+    for (int i = 0; i < 10; i++)
+        weft_decref(im);
+    CHECK_EQ_INT(node_deaths[6], 0);
+    CHECK_EQ_INT(weft_refcount(im), (long)WEFT_IMMORTAL_LOCAL);
+
+    /* try_incref on a live owned object. */
+    weft_object *t = node_new(7, NULL);
+    CHECK(weft_try_incref(t));
+    CHECK_EQ_INT(weft_refcount(t), 2);
+    weft_decref(t);
+    weft_decref(t);
+    CHECK_EQ_INT(node_deaths[7], 1);
+
+    /* Finalizer: runs once; the first time it resurrects the object. */
+    node *f = (node *)weft_new(&fin_type);
+    f->id = 8;
+    weft_decref(&f->ob);
+    CHECK_EQ_INT(finalized, 1);
+    CHECK_EQ_INT(node_deaths[8], 0);
+    CHECK(resurrected == &f->ob);
+    CHECK_EQ_INT(weft_refcount(resurrected), 1);
+    weft_clearref(&resurrected); /* second death: no finalizer, freed */
+    CHECK_EQ_INT(finalized, 1);
+    CHECK_EQ_INT(node_deaths[8], 1);
+
+    /* Errors. */
+    weft_type bad = node_type;
+    bad.basic_size = 8;
+    CHECK(weft_new(&bad) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    weft_type no_traverse = node_type;
+    no_traverse.traverse = NULL;
+    CHECK(weft_new(&no_traverse) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK(weft_new_var(&weft_tuple_type, (size_t)1 << 62) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EOVERFLOW);
+    CHECK(weft_new(NULL) == NULL);
+    struct {
+        weft_object *o;
+        int err;
+    } res = {(weft_object *)1, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, unattached_new, &res);
+    pthread_join(th, NULL);
+    CHECK(res.o == NULL);
+    CHECK_EQ_INT(res.err, WEFT_ESTATE);
+
+    weft_fault_alloc_after(1);
+    CHECK(node_new(9, NULL) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_ENOMEM);
+
+    CHECK_EQ_INT(weft_shutdown(), 0);
+    CHECK(!weft_thread_is_attached());
+    CHECK_EQ_INT(weft_shutdown(), -1);
+    /* A second life. */
+    REQUIRE(weft_init(NULL) == 0);
+    weft_decref(node_new(10, NULL));
+    CHECK_EQ_INT(node_deaths[10], 1);
+    CHECK_EQ_INT(weft_shutdown(), 0);
+    return check_finish();
+}

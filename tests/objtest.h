@@ -1,0 +1,52 @@
+/* tests/objtest.h: a user type for object tests that records every death. */
+#ifndef WEFT_TESTS_OBJTEST_H
+#define WEFT_TESTS_OBJTEST_H
+
+#include <stdatomic.h>
+#include <weft/weft.h>
+
+typedef struct node {
+    weft_object ob;
+    long id;
+    weft_object *child; /* owned, may be NULL */
+} node;
+
+/* Deaths per id (tests size their ids below this). */
+#define NODE_IDS (1 << 20)
+static atomic_int node_deaths[NODE_IDS];
+static atomic_long node_dead_total;
+
+static void node_dealloc(weft_object *self)
+{
+    node *n = (node *)self;
+    if (n->id >= 0 && n->id < NODE_IDS)
+        atomic_fetch_add(&node_deaths[n->id], 1);
+    atomic_fetch_add(&node_dead_total, 1);
+    weft_clearref(&n->child);
+}
+
+static int node_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    node *n = (node *)self;
+    return n->child ? visit(n->child, arg) : 0;
+}
+
+static const weft_type node_type = {
+    .name = "test.node",
+    .basic_size = sizeof(node),
+    .flags = WEFT_TYPE_GC,
+    .traverse = node_traverse,
+    .dealloc = node_dealloc,
+};
+
+static inline weft_object *node_new(long id, weft_object *child_stolen)
+{
+    node *n = (node *)weft_new(&node_type);
+    if (!n)
+        return NULL;
+    n->id = id;
+    n->child = child_stolen;
+    return &n->ob;
+}
+
+#endif
