@@ -19,11 +19,11 @@ WEFT_ATOMIC(unsigned) _weft_alloc_flags = WEFT_AF_UNREAD_ENV;
 
 /* ---------------------------------------------------------------- weft's own allocator */
 
-static void *heap_calloc(size_t total)
+static void *heap_calloc(unsigned kind, size_t total)
 {
     if (total > WEFT_SMALL_MAX)
         return _weft_large_alloc(total, true);
-    void *p = _weft_heap_alloc(total);
+    void *p = _weft_heap_alloc_kind(kind, total);
     if (p)
         memset(p, 0, total);
     return p;
@@ -31,10 +31,10 @@ static void *heap_calloc(size_t total)
 
 /* realloc across the small/large boundary: a block keeps its place while the
  * new size stays in its size class; otherwise it moves. */
-static void *heap_realloc(void *ptr, size_t size)
+static void *heap_realloc(unsigned kind, void *ptr, size_t size)
 {
     if (!ptr)
-        return _weft_heap_alloc(size);
+        return _weft_heap_alloc_kind(kind, size);
     size_t old;
     if (_weft_arena_map_contains(ptr)) {
         unsigned cls = _weft_pool_of(ptr)->cls;
@@ -46,7 +46,7 @@ static void *heap_realloc(void *ptr, size_t size)
             return _weft_large_realloc(ptr, size);
         old = _weft_large_usable_size(ptr);
     }
-    void *q = _weft_heap_alloc(size);
+    void *q = _weft_heap_alloc_kind(kind, size);
     if (!q)
         return NULL;
     memcpy(q, ptr, old < size ? old : size);
@@ -54,19 +54,25 @@ static void *heap_realloc(void *ptr, size_t size)
     return q;
 }
 
+/* The obj domain allocates from OBJ pools (pool.h explains why objects get
+ * pools of their own); raw and mem from MEM pools. */
+#define DOMAIN_KIND(d) ((d) == WEFT_DOMAIN_OBJ ? WEFT_KIND_OBJ : WEFT_KIND_MEM)
+/* The default allocator's ctx is its pool kind. */
+#define CTX_KIND(ctx) ((unsigned)(uintptr_t)(ctx))
+
 static void *default_malloc(void *ctx, size_t size)
 {
-    return _weft_heap_alloc(size);
+    return _weft_heap_alloc_kind(CTX_KIND(ctx), size);
 }
 
 static void *default_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    return heap_calloc(nelem * elsize); /* the caller checked for overflow */
+    return heap_calloc(CTX_KIND(ctx), nelem * elsize); /* the caller checked for overflow */
 }
 
 static void *default_realloc(void *ctx, void *ptr, size_t size)
 {
-    return heap_realloc(ptr, size);
+    return heap_realloc(CTX_KIND(ctx), ptr, size);
 }
 
 static void default_free(void *ctx, void *ptr)
@@ -74,8 +80,6 @@ static void default_free(void *ctx, void *ptr)
     _weft_heap_free(ptr);
 }
 
-static const weft_allocator default_allocator = {
-    NULL, default_malloc, default_calloc, default_realloc, default_free};
 
 /* ---------------------------------------------------------------- the system allocator */
 
@@ -105,9 +109,9 @@ const weft_allocator _weft_system_allocator = {
 /* ---------------------------------------------------------------- the domain table */
 
 static weft_allocator domains[WEFT_DOMAIN_COUNT] = {
-    {NULL, default_malloc, default_calloc, default_realloc, default_free},
-    {NULL, default_malloc, default_calloc, default_realloc, default_free},
-    {NULL, default_malloc, default_calloc, default_realloc, default_free},
+    {(void *)(uintptr_t)WEFT_KIND_MEM, default_malloc, default_calloc, default_realloc, default_free},
+    {(void *)(uintptr_t)WEFT_KIND_MEM, default_malloc, default_calloc, default_realloc, default_free},
+    {(void *)(uintptr_t)WEFT_KIND_OBJ, default_malloc, default_calloc, default_realloc, default_free},
 };
 
 const char *_weft_domain_name(weft_domain domain)
@@ -166,7 +170,14 @@ int weft_mem_get_allocator(weft_domain domain, weft_allocator *out)
 
 void weft_mem_default_allocator(weft_domain domain, weft_allocator *out)
 {
-    *out = default_allocator;
+    weft_allocator a = {(void *)(uintptr_t)DOMAIN_KIND(domain), default_malloc, default_calloc,
+                        default_realloc, default_free};
+    *out = a;
+}
+
+bool _weft_domain_is_default(weft_domain domain)
+{
+    return is_default(&domains[domain]);
 }
 
 int weft_mem_setup_debug_hooks(void)
@@ -218,7 +229,7 @@ static void *malloc_slow(weft_domain d, size_t size)
     if (inject_failure(flags, d, size))
         return NULL;
     if (!(flags & WEFT_AF_HOOKED))
-        return traced(flags, _weft_heap_alloc(size), size, d);
+        return traced(flags, _weft_heap_alloc_kind(DOMAIN_KIND(d), size), size, d);
     return traced(flags, hook_result(domains[d].malloc(domains[d].ctx, size), d, size), size, d);
 }
 
@@ -240,7 +251,7 @@ static void *calloc_slow(weft_domain d, size_t nelem, size_t elsize)
     if (inject_failure(flags, d, total))
         return NULL;
     if (!(flags & WEFT_AF_HOOKED))
-        return traced(flags, heap_calloc(total), total, d);
+        return traced(flags, heap_calloc(DOMAIN_KIND(d), total), total, d);
     return traced(flags, hook_result(domains[d].calloc(domains[d].ctx, nelem, elsize), d, total),
                   total, d);
 }
@@ -256,7 +267,7 @@ static void *realloc_slow(weft_domain d, void *ptr, size_t size)
         _weft_trace_on_free(ptr, d);
     void *q = (flags & WEFT_AF_HOOKED)
                   ? hook_result(domains[d].realloc(domains[d].ctx, ptr, size), d, size)
-                  : heap_realloc(ptr, size);
+                  : heap_realloc(DOMAIN_KIND(d), ptr, size);
     if ((flags & WEFT_AF_TRACE) && !q && ptr)
         _weft_trace_on_alloc(ptr, weft_usable_size(ptr), d);
     return traced(flags, q, size, d);
@@ -280,18 +291,20 @@ static void free_slow(weft_domain d, void *ptr)
 #define DEFINE_DOMAIN_ENTRY_POINTS(prefix, D)                                            \
     void *prefix##_malloc(size_t size)                                                   \
     {                                                                                    \
-        return WEFT_FAST_PATH_OK() ? _weft_heap_alloc(size) : malloc_slow(D, size);      \
+        return WEFT_FAST_PATH_OK() ? _weft_heap_alloc_kind(DOMAIN_KIND(D), size)         \
+                                   : malloc_slow(D, size);                               \
     }                                                                                    \
     void *prefix##_calloc(size_t nelem, size_t elsize)                                   \
     {                                                                                    \
         size_t total;                                                                    \
         if (WEFT_FAST_PATH_OK() && !__builtin_mul_overflow(nelem, elsize, &total))       \
-            return heap_calloc(total);                                                   \
+            return heap_calloc(DOMAIN_KIND(D), total);                                   \
         return calloc_slow(D, nelem, elsize);                                            \
     }                                                                                    \
     void *prefix##_realloc(void *ptr, size_t size)                                       \
     {                                                                                    \
-        return WEFT_FAST_PATH_OK() ? heap_realloc(ptr, size) : realloc_slow(D, ptr, size); \
+        return WEFT_FAST_PATH_OK() ? heap_realloc(DOMAIN_KIND(D), ptr, size)             \
+                                   : realloc_slow(D, ptr, size);                         \
     }                                                                                    \
     void prefix##_free(void *ptr)                                                        \
     {                                                                                    \

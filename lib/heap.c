@@ -40,11 +40,14 @@ static void heap_key_create(void)
 
 static void heap_reset(weft_heap *h)
 {
-    for (unsigned c = 0; c <= WEFT_NCLASSES; c++) {
-        h->current[c] = &_weft_empty_pool;
-        h->partial[c].head = NULL;
-        h->full[c].head = NULL;
-    }
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        for (unsigned c = 0; c <= WEFT_NCLASSES; c++) {
+            h->current[k][c] = &_weft_empty_pool;
+            h->partial[k][c].head = NULL;
+            h->full[k][c].head = NULL;
+        }
+    for (unsigned c = 0; c <= WEFT_NCLASSES; c++)
+        h->obj_spare[c] = NULL;
     h->cache = NULL;
     h->ncached = 0;
 }
@@ -118,13 +121,13 @@ static void unlink_pool(weft_heap *h, weft_pool *pool)
 {
     switch (pool->list) {
     case WEFT_LIST_PARTIAL:
-        list_remove(&h->partial[pool->cls], pool);
+        list_remove(&h->partial[pool->kind][pool->cls], pool);
         break;
     case WEFT_LIST_FULL:
-        list_remove(&h->full[pool->cls], pool);
+        list_remove(&h->full[pool->kind][pool->cls], pool);
         break;
     case WEFT_LIST_CURRENT:
-        h->current[pool->cls] = &_weft_empty_pool;
+        h->current[pool->kind][pool->cls] = &_weft_empty_pool;
         pool->list = WEFT_LIST_NONE;
         break;
     default:
@@ -134,26 +137,40 @@ static void unlink_pool(weft_heap *h, weft_pool *pool)
 
 /* ---------------------------------------------------------------- empty pools */
 
-/* An empty pool (used == 0, no remote block possible) leaves service: into the
- * heap's cache, or back to its arena when the cache is full. */
+/* An empty pool (used == 0, no remote block possible) leaves service. A MEM
+ * pool goes into the heap's cache or back to its arena; an OBJ pool becomes
+ * its class's spare or is retired for a grace period (pool.h). */
 static void retire_empty_pool(weft_heap *h, weft_pool *pool)
 {
     unlink_pool(h, pool);
-    weft_store_relaxed(&pool->xowner, NULL);
-    _weft_pool_leave_class(pool);
+    if (pool->kind == WEFT_KIND_OBJ) {
+        if (!h->obj_spare[pool->cls]) {
+            h->obj_spare[pool->cls] = pool;
+            return;
+        }
+        _weft_pool_retire(pool);
+        return;
+    }
     if (h->ncached < WEFT_HEAP_POOL_CACHE) {
+        _weft_pool_leave_class(pool);
+        weft_store_relaxed(&pool->xowner, NULL);
         pool->next = h->cache;
         h->cache = pool;
         h->ncached++;
         return;
     }
-    _weft_arena_release_pool(pool);
+    _weft_pool_retire(pool);
 }
 
-static weft_pool *fresh_pool(weft_heap *h, unsigned cls)
+static weft_pool *fresh_pool(weft_heap *h, unsigned kind, unsigned cls)
 {
-    weft_pool *pool = h->cache;
-    if (pool) {
+    weft_pool *pool;
+    if (kind == WEFT_KIND_OBJ && (pool = h->obj_spare[cls]) != NULL) {
+        /* Same class, same kind: re-initialised in place. Its class count
+         * was never given up. */
+        h->obj_spare[cls] = NULL;
+        _weft_pool_leave_class(pool);
+    } else if (kind == WEFT_KIND_MEM && (pool = h->cache) != NULL) {
         h->cache = pool->next;
         h->ncached--;
     } else {
@@ -161,7 +178,7 @@ static weft_pool *fresh_pool(weft_heap *h, unsigned cls)
         if (!pool)
             return NULL;
     }
-    _weft_pool_init(pool, cls, h);
+    _weft_pool_init(pool, kind, cls, h);
     return pool;
 }
 
@@ -185,8 +202,8 @@ static void process_pending(weft_heap *h)
         weft_pool *next = pool->pending_next;
         _weft_pool_clear_pending(pool);
         WEFT_ASSERT(pool->list == WEFT_LIST_FULL);
-        list_remove(&h->full[pool->cls], pool);
-        list_push(&h->partial[pool->cls], pool, WEFT_LIST_PARTIAL);
+        list_remove(&h->full[pool->kind][pool->cls], pool);
+        list_push(&h->partial[pool->kind][pool->cls], pool, WEFT_LIST_PARTIAL);
         pool = next;
     }
 }
@@ -195,7 +212,7 @@ static void process_pending(weft_heap *h)
 
 static void make_current(weft_heap *h, weft_pool *pool)
 {
-    h->current[pool->cls] = pool;
+    h->current[pool->kind][pool->cls] = pool;
     pool->list = WEFT_LIST_CURRENT;
 }
 
@@ -210,20 +227,20 @@ static bool refill_or_park_current(weft_heap *h, weft_pool *pool)
             break;
         /* A remote free arrived between the two: collect it. */
     }
-    h->current[pool->cls] = &_weft_empty_pool;
-    list_push(&h->full[pool->cls], pool, WEFT_LIST_FULL);
+    h->current[pool->kind][pool->cls] = &_weft_empty_pool;
+    list_push(&h->full[pool->kind][pool->cls], pool, WEFT_LIST_FULL);
     return false;
 }
 
-/* Find a pool with a free block for class cls and make it current. */
-static weft_pool *find_pool(weft_heap *h, unsigned cls)
+/* Find a pool with a free block for a kind and class and make it current. */
+static weft_pool *find_pool(weft_heap *h, unsigned kind, unsigned cls)
 {
-    weft_pool *pool = h->current[cls];
+    weft_pool *pool = h->current[kind][cls];
     if (pool != &_weft_empty_pool && refill_or_park_current(h, pool))
         return pool;
     process_pending(h);
-    while ((pool = h->partial[cls].head) != NULL) {
-        list_remove(&h->partial[cls], pool);
+    while ((pool = h->partial[kind][cls].head) != NULL) {
+        list_remove(&h->partial[kind][cls], pool);
         make_current(h, pool);
         if (pool->free || refill_or_park_current(h, pool))
             return pool;
@@ -231,9 +248,9 @@ static weft_pool *find_pool(weft_heap *h, unsigned cls)
     /* An adopted pool may have every block live: then it is parked as full
      * and the next one is tried. */
     for (;;) {
-        pool = _weft_pool_adopt(cls, h);
+        pool = _weft_pool_adopt(kind, cls, h);
         if (!pool)
-            pool = fresh_pool(h, cls);
+            pool = fresh_pool(h, kind, cls);
         if (!pool)
             return NULL;
         make_current(h, pool);
@@ -242,19 +259,21 @@ static weft_pool *find_pool(weft_heap *h, unsigned cls)
     }
 }
 
-void *_weft_heap_alloc_slow(weft_heap *h, size_t size)
+void *_weft_heap_alloc_slow(weft_heap *h, unsigned kind, size_t size)
 {
     if (size > WEFT_SMALL_MAX)
         return _weft_large_alloc(size, false);
     if (!h && !(h = heap_claim()))
         return NULL;
     unsigned cls = _weft_size_class(size);
-    weft_pool *pool = find_pool(h, cls);
+    if (kind == WEFT_KIND_OBJ && cls < WEFT_OBJ_MIN_CLASS)
+        cls = WEFT_OBJ_MIN_CLASS;
+    weft_pool *pool = find_pool(h, kind, cls);
     if (!pool)
         return NULL;
     weft_block *b = pool->free;
     _weft_block_unpoison(b, _weft_class_block_size(cls));
-    pool->free = b->next;
+    pool->free = *_weft_block_link(b, WEFT_LINK_OFFSET(kind));
     pool->used++;
     weft_counter_add_owner(&h->xallocs[cls], 1);
     weft_counter_add_owner(&h->xrequested, size);
@@ -278,8 +297,8 @@ void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool)
     /* A FULL pool got a block back: serve from it again, unless a remote freer
      * already made it PENDING (then it comes back through the pending stack). */
     if (_weft_pool_try_unmark_full(pool)) {
-        list_remove(&h->full[pool->cls], pool);
-        list_push(&h->partial[pool->cls], pool, WEFT_LIST_PARTIAL);
+        list_remove(&h->full[pool->kind][pool->cls], pool);
+        list_push(&h->partial[pool->kind][pool->cls], pool, WEFT_LIST_PARTIAL);
     }
 }
 
@@ -309,26 +328,32 @@ static void release_cache(weft_heap *h)
         _weft_arena_release_pool(pool);
     }
     h->ncached = 0;
+    for (unsigned c = 1; c <= WEFT_NCLASSES; c++)
+        if (h->obj_spare[c]) {
+            _weft_pool_retire(h->obj_spare[c]);
+            h->obj_spare[c] = NULL;
+        }
 }
 
 void _weft_heap_trim(weft_heap *h)
 {
     process_pending(h);
-    for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
-        weft_pool *pool = h->current[c];
-        if (pool != &_weft_empty_pool) {
-            _weft_pool_collect_remote(pool);
-            if (pool->used == 0)
-                retire_empty_pool(h, pool);
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+            weft_pool *pool = h->current[k][c];
+            if (pool != &_weft_empty_pool) {
+                _weft_pool_collect_remote(pool);
+                if (pool->used == 0)
+                    retire_empty_pool(h, pool);
+            }
+            weft_pool *next;
+            for (pool = h->partial[k][c].head; pool; pool = next) {
+                next = pool->next;
+                _weft_pool_collect_remote(pool);
+                if (pool->used == 0)
+                    retire_empty_pool(h, pool);
+            }
         }
-        weft_pool *next;
-        for (pool = h->partial[c].head; pool; pool = next) {
-            next = pool->next;
-            _weft_pool_collect_remote(pool);
-            if (pool->used == 0)
-                retire_empty_pool(h, pool);
-        }
-    }
     release_cache(h);
 }
 
@@ -348,30 +373,33 @@ void _weft_heap_release(weft_heap *h)
 {
     WEFT_ASSERT(h == _weft_tls_heap);
     process_pending(h);
-    for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
-        weft_pool *pool = h->current[c];
-        if (pool != &_weft_empty_pool) {
-            unlink_pool(h, pool);
-            bool ok = _weft_pool_abandon(pool); /* a current pool is never PENDING */
-            WEFT_ASSERT(ok);
-            (void)ok;
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+            weft_pool *pool = h->current[k][c];
+            if (pool != &_weft_empty_pool) {
+                unlink_pool(h, pool);
+                bool ok = _weft_pool_abandon(pool); /* a current pool is never PENDING */
+                WEFT_ASSERT(ok);
+                (void)ok;
+            }
+            abandon_list(h, &h->partial[k][c]);
         }
-        abandon_list(h, &h->partial[c]);
-    }
     /* Full pools that a remote freer just made PENDING are on their way to our
      * pending stack: wait until each has arrived, then abandon it. */
     for (;;) {
         bool waiting = false;
-        for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
-            abandon_list(h, &h->full[c]);
-            waiting |= h->full[c].head != NULL;
-        }
+        for (unsigned k = 0; k < WEFT_KINDS; k++)
+            for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
+                abandon_list(h, &h->full[k][c]);
+                waiting |= h->full[k][c].head != NULL;
+            }
         if (!waiting)
             break;
         sched_yield();
         process_pending(h);
-        for (unsigned c = 1; c <= WEFT_NCLASSES; c++)
-            abandon_list(h, &h->partial[c]);
+        for (unsigned k = 0; k < WEFT_KINDS; k++)
+            for (unsigned c = 1; c <= WEFT_NCLASSES; c++)
+                abandon_list(h, &h->partial[k][c]);
     }
     release_cache(h);
     _weft_tls_heap = NULL;

@@ -18,13 +18,16 @@ typedef struct weft_pool_list {
 } weft_pool_list;
 
 typedef struct weft_heap {
-    /* The current pool of each class; never NULL (an empty sentinel pool stands
-     * in), so the fast path has a single test. */
-    weft_pool *current[WEFT_NCLASSES + 1];
-    weft_pool_list partial[WEFT_NCLASSES + 1];
-    weft_pool_list full[WEFT_NCLASSES + 1];
-    weft_pool *cache; /* empty pools kept for reuse, linked by `next` */
+    /* The current pool of each kind and class; never NULL (an empty sentinel
+     * pool stands in), so the fast path has a single test. */
+    weft_pool *current[WEFT_KINDS][WEFT_NCLASSES + 1];
+    weft_pool_list partial[WEFT_KINDS][WEFT_NCLASSES + 1];
+    weft_pool_list full[WEFT_KINDS][WEFT_NCLASSES + 1];
+    weft_pool *cache; /* empty MEM pools kept for reuse, linked by `next` */
     unsigned ncached;
+    /* One empty OBJ pool per class kept for reuse by the same class (safe
+     * without a grace period: block boundaries do not move). */
+    weft_pool *obj_spare[WEFT_NCLASSES + 1];
 
     /* Pools moved FULL->PENDING by remote freers (pool.h), pushed by them with
      * a release CAS, taken all at once by the owner with an acquire exchange. */
@@ -47,7 +50,7 @@ extern weft_pool _weft_empty_pool;
 
 /* The calling thread's heap, claiming one if it has none. NULL on ENOMEM. */
 weft_heap *_weft_heap_get_slow(void);
-void *_weft_heap_alloc_slow(weft_heap *h, size_t size);
+void *_weft_heap_alloc_slow(weft_heap *h, unsigned kind, size_t size);
 /* Local free into a pool that became empty or sat on the full list. */
 void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool);
 /* Free a block of a pool that h (possibly NULL) does not own. */
@@ -74,23 +77,35 @@ WEFT_INLINE weft_heap *_weft_heap_get(void)
 
 /* weft's own allocator, below the domain layer: the fast path of a small block
  * is a pop from the current pool's local free list. */
-WEFT_INLINE void *_weft_heap_alloc(size_t size)
+WEFT_INLINE void *_weft_heap_alloc_kind(unsigned kind, size_t size)
 {
     weft_heap *h = _weft_tls_heap;
     if (WEFT_LIKELY(size <= WEFT_SMALL_MAX && h)) {
         unsigned cls = _weft_size_class(size);
-        weft_pool *pool = h->current[cls];
+        if (kind == WEFT_KIND_OBJ && cls < WEFT_OBJ_MIN_CLASS)
+            cls = WEFT_OBJ_MIN_CLASS;
+        weft_pool *pool = h->current[kind][cls];
         weft_block *b = pool->free;
         if (WEFT_LIKELY(b)) {
             _weft_block_unpoison(b, _weft_class_block_size(cls));
-            pool->free = b->next;
+            pool->free = *_weft_block_link(b, WEFT_LINK_OFFSET(kind));
             pool->used++;
             weft_counter_add_owner(&h->xallocs[cls], 1);
             weft_counter_add_owner(&h->xrequested, size);
             return b;
         }
     }
-    return _weft_heap_alloc_slow(h, size);
+    return _weft_heap_alloc_slow(h, kind, size);
+}
+
+WEFT_INLINE void *_weft_heap_alloc(size_t size)
+{
+    return _weft_heap_alloc_kind(WEFT_KIND_MEM, size);
+}
+
+WEFT_INLINE void *_weft_heap_alloc_obj(size_t size)
+{
+    return _weft_heap_alloc_kind(WEFT_KIND_OBJ, size);
 }
 
 /* A thread with no heap (it never allocated) frees everything remotely. */
@@ -105,8 +120,8 @@ WEFT_INLINE void _weft_heap_free(void *ptr)
     weft_block *b = ptr;
     weft_heap *h = _weft_tls_heap;
     if (WEFT_LIKELY(weft_load_relaxed(&pool->xowner) == h && h)) {
-        b->next = pool->free;
-        _weft_block_poison(b, _weft_class_block_size(pool->cls));
+        *_weft_block_link(b, WEFT_LINK_OFFSET(pool->kind)) = pool->free;
+        _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
         pool->free = b;
         weft_counter_add_owner(&h->xfrees[pool->cls], 1);
         pool->used--;

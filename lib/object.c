@@ -17,6 +17,10 @@
 #include "error.h"
 #include "trace.h"
 #include "threads/thread.h"
+#include "threads/qsbr.h"
+#include "arena.h"
+#include "domain.h"
+#include "pool.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +74,8 @@ static weft_object *new_object(const weft_type *type, size_t size)
     }
     if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker)))
         _weft_safepoint_slow(t);
+    if (WEFT_UNLIKELY(_weft_pool_retired_pending()))
+        _weft_qsbr_flush_retired_pools();
     weft_object *o = weft_obj_calloc(1, size);
     if (!o)
         return NULL;
@@ -206,6 +212,15 @@ void _weft_decref_local_zero(weft_object *o)
         _weft_dealloc(o);
 }
 
+void _weft_object_mark_shareable(weft_object *o)
+{
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    while ((shared & 3) == WEFT_SHARED_NORMAL &&
+           !weft_cas_weak_acq_rel(&o->ref_shared, &shared,
+                                  (shared & ~3) | WEFT_SHARED_MAYBE_WEAKREF)) {
+    }
+}
+
 int weft_try_incref(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
@@ -233,7 +248,12 @@ int weft_try_incref(weft_object *o)
 void _weft_object_free_memory(weft_object *o)
 {
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
-    weft_obj_free(o);
+    /* A large object (outside the pools) is freed after a grace period, for
+     * the same reason object pools are retired only after one. */
+    if (!_weft_arena_map_contains(o) && _weft_domain_is_default(WEFT_DOMAIN_OBJ))
+        weft_defer_free(o);
+    else
+        weft_obj_free(o);
 }
 
 /* PEP 442: the finalizer runs once, with the object alive again: one local

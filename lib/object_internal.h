@@ -10,6 +10,11 @@
 /* ref_shared of a freed object: a decref of it is reported as such. */
 #define WEFT_SHARED_DEAD ((int32_t)(INT32_MIN | WEFT_SHARED_MERGED))
 
+/* NORMAL -> MAYBE_WEAKREF (other states need nothing): from then on another
+ * thread's weft_try_incref on it is exact, which weakrefs and the lock-free
+ * reads of containers need. Costs the owner a CAS at the object's death. */
+void _weft_object_mark_shareable(weft_object *o);
+
 /* The count reached zero: finalize, clear weakrefs, dealloc, free. Deep
  * chains are unwound iteratively on the calling thread. */
 void _weft_dealloc(weft_object *o);

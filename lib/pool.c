@@ -20,21 +20,22 @@ typedef struct abandoned_class {
     WEFT_ATOMIC(size_t) xcount; /* written under the lock, peeked without it */
 } WEFT_CACHE_ALIGNED abandoned_class;
 
-static abandoned_class abandoned[WEFT_NCLASSES + 1];
+static abandoned_class abandoned[WEFT_KINDS][WEFT_NCLASSES + 1];
 /* Pools serving each class, owned or abandoned (statistics). */
 static WEFT_ATOMIC(size_t) class_pools[WEFT_NCLASSES + 1];
 static pthread_once_t abandoned_once = PTHREAD_ONCE_INIT;
 
 static void abandoned_init(void)
 {
-    for (unsigned i = 0; i <= WEFT_NCLASSES; i++)
-        pthread_mutex_init(&abandoned[i].lock, NULL);
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        for (unsigned i = 0; i <= WEFT_NCLASSES; i++)
+            pthread_mutex_init(&abandoned[k][i].lock, NULL);
 }
 
-static abandoned_class *abandoned_of(unsigned cls)
+static abandoned_class *abandoned_of(const weft_pool *pool)
 {
     pthread_once(&abandoned_once, abandoned_init);
-    return &abandoned[cls];
+    return &abandoned[pool->kind][pool->cls];
 }
 
 static void abandoned_push_locked(abandoned_class *ac, weft_pool *pool)
@@ -72,19 +73,23 @@ void _weft_pool_leave_class(weft_pool *pool)
     pool->cls = 0;
 }
 
-void _weft_pool_init(weft_pool *pool, unsigned cls, weft_heap *h)
+void _weft_pool_init(weft_pool *pool, unsigned kind, unsigned cls, weft_heap *h)
 {
     weft_fetch_add_relaxed(&class_pools[cls], 1);
     size_t bsize = _weft_class_block_size(cls);
     char *data = _weft_pool_data(pool);
     /* Uncarved memory is not addressable either (it may hold an earlier
-     * class's blocks). */
+     * class's blocks), but the count fields of object blocks stay readable. */
     _weft_block_poison(data, WEFT_POOL_SIZE);
+    if (WEFT_ASAN && kind == WEFT_KIND_OBJ)
+        for (char *b = data; b + bsize <= data + WEFT_POOL_SIZE; b += bsize)
+            _weft_block_unpoison(b, WEFT_LINK_OFFSET(kind));
     pool->free = NULL;
     pool->bump = data;
     pool->end = data + (WEFT_POOL_SIZE / bsize) * bsize;
     pool->used = 0;
     pool->cls = (uint16_t)cls;
+    pool->kind = (uint8_t)kind;
     pool->list = WEFT_LIST_NONE;
     pool->next = pool->prev = NULL;
     pool->pending_next = NULL;
@@ -107,10 +112,11 @@ bool _weft_pool_extend(weft_pool *pool)
         n = 1;
     /* Link the new blocks in address order in front of the (empty) list. */
     char *first = pool->bump;
+    size_t off = WEFT_LINK_OFFSET(pool->kind);
     for (size_t i = 0; i + 1 < n; i++)
         _weft_block_set_next((weft_block *)(first + i * bsize),
-                             (weft_block *)(first + (i + 1) * bsize));
-    _weft_block_set_next((weft_block *)(first + (n - 1) * bsize), pool->free);
+                             (weft_block *)(first + (i + 1) * bsize), off);
+    _weft_block_set_next((weft_block *)(first + (n - 1) * bsize), pool->free, off);
     pool->free = (weft_block *)first;
     pool->bump = first + n * bsize;
     return true;
@@ -120,13 +126,14 @@ bool _weft_pool_extend(weft_pool *pool)
 static unsigned splice_remote(weft_pool *pool, weft_block *list)
 {
     unsigned n = 0;
+    size_t off = WEFT_LINK_OFFSET(pool->kind);
     weft_block *last = NULL;
-    for (weft_block *b = list; b; b = _weft_block_next(b)) {
+    for (weft_block *b = list; b; b = _weft_block_next(b, off)) {
         last = b;
         n++;
     }
     if (last) {
-        _weft_block_set_next(last, pool->free);
+        _weft_block_set_next(last, pool->free, off);
         pool->free = list;
         WEFT_ASSERT(pool->used >= n);
         pool->used -= n;
@@ -188,28 +195,27 @@ void _weft_pool_clear_pending(weft_pool *pool)
  * adopted in the meantime (the caller retries the lock-free path). */
 static bool free_into_abandoned(weft_pool *pool, weft_block *b)
 {
-    abandoned_class *ac = abandoned_of(pool->cls);
+    abandoned_class *ac = abandoned_of(pool);
     pthread_mutex_lock(&ac->lock);
     if ((weft_load_relaxed(&pool->xfree) & WEFT_POOL_TAG_MASK) != WEFT_POOL_ABANDONED) {
         pthread_mutex_unlock(&ac->lock);
         return false;
     }
-    _weft_block_set_next(b, pool->free);
+    _weft_block_set_next(b, pool->free, WEFT_LINK_OFFSET(pool->kind));
     pool->free = b;
     bool now_empty = --pool->used == 0;
     if (now_empty)
         abandoned_remove_locked(ac, pool);
     pthread_mutex_unlock(&ac->lock);
-    if (now_empty) {
-        _weft_pool_leave_class(pool);
-        _weft_arena_release_pool(pool);
-    }
+    if (now_empty)
+        _weft_pool_retire(pool);
     return true;
 }
 
 void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
 {
-    _weft_block_poison(b, _weft_class_block_size(pool->cls));
+    size_t off = WEFT_LINK_OFFSET(pool->kind);
+    _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
     uintptr_t old = weft_load_relaxed(&pool->xfree);
     for (;;) {
         uintptr_t tag = old & WEFT_POOL_TAG_MASK;
@@ -219,7 +225,7 @@ void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
             old = weft_load_relaxed(&pool->xfree);
             continue;
         }
-        _weft_block_set_next(b, (weft_block *)(old & ~WEFT_POOL_TAG_MASK));
+        _weft_block_set_next(b, (weft_block *)(old & ~WEFT_POOL_TAG_MASK), off);
         uintptr_t new_tag = tag == WEFT_POOL_FULL ? WEFT_POOL_PENDING : tag;
         /* Release publishes the link; acquire (on FULL) orders the read of
          * xowner below after the owner's FULL store. */
@@ -236,7 +242,7 @@ void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
 
 bool _weft_pool_abandon(weft_pool *pool)
 {
-    abandoned_class *ac = abandoned_of(pool->cls);
+    abandoned_class *ac = abandoned_of(pool);
     pthread_mutex_lock(&ac->lock);
     uintptr_t old = weft_load_relaxed(&pool->xfree);
     for (;;) {
@@ -256,16 +262,15 @@ bool _weft_pool_abandon(weft_pool *pool)
     if (!empty)
         abandoned_push_locked(ac, pool);
     pthread_mutex_unlock(&ac->lock);
-    if (empty) {
-        _weft_pool_leave_class(pool);
-        _weft_arena_release_pool(pool);
-    }
+    if (empty)
+        _weft_pool_retire(pool);
     return true;
 }
 
-weft_pool *_weft_pool_adopt(unsigned cls, weft_heap *h)
+weft_pool *_weft_pool_adopt(unsigned kind, unsigned cls, weft_heap *h)
 {
-    abandoned_class *ac = abandoned_of(cls);
+    pthread_once(&abandoned_once, abandoned_init);
+    abandoned_class *ac = &abandoned[kind][cls];
     if (weft_load_relaxed(&ac->xcount) == 0)
         return NULL; /* a peek; the locked check below decides */
     pthread_mutex_lock(&ac->lock);
@@ -283,8 +288,57 @@ weft_pool *_weft_pool_adopt(unsigned cls, weft_heap *h)
 
 size_t _weft_pool_abandoned_count(unsigned cls)
 {
-    abandoned_class *ac = abandoned_of(cls);
-    return weft_load_relaxed(&ac->xcount);
+    pthread_once(&abandoned_once, abandoned_init);
+    size_t n = 0;
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        n += weft_load_relaxed(&abandoned[k][cls].xcount);
+    return n;
+}
+
+/* ---------------------------------------------------------------- retirement */
+
+static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft_pool *retired_head;          /* retired lock; linked by next */
+static WEFT_ATOMIC(size_t) retired_count; /* written under the lock */
+
+void _weft_pool_retire(weft_pool *pool)
+{
+    _weft_pool_leave_class(pool);
+    weft_store_relaxed(&pool->xowner, NULL);
+    pool->list = WEFT_LIST_NONE;
+    if (pool->kind == WEFT_KIND_MEM) {
+        _weft_arena_release_pool(pool);
+        return;
+    }
+    pthread_mutex_lock(&retired_lock);
+    pool->next = retired_head;
+    retired_head = pool;
+    weft_store_relaxed(&retired_count, weft_load_relaxed(&retired_count) + 1);
+    pthread_mutex_unlock(&retired_lock);
+}
+
+bool _weft_pool_retired_pending(void)
+{
+    return weft_load_relaxed(&retired_count) != 0;
+}
+
+weft_pool *_weft_pool_take_retired(void)
+{
+    pthread_mutex_lock(&retired_lock);
+    weft_pool *list = retired_head;
+    retired_head = NULL;
+    weft_store_relaxed(&retired_count, 0);
+    pthread_mutex_unlock(&retired_lock);
+    return list;
+}
+
+void _weft_pool_release_retired(weft_pool *list)
+{
+    while (list) {
+        weft_pool *next = list->next;
+        _weft_arena_release_pool(list);
+        list = next;
+    }
 }
 
 const char *_weft_pool_validate(weft_pool *pool)
@@ -293,7 +347,7 @@ const char *_weft_pool_validate(weft_pool *pool)
     char *data = _weft_pool_data(pool);
     size_t capacity = WEFT_POOL_SIZE / bsize;
     size_t nfree = 0;
-    for (weft_block *b = pool->free; b; b = _weft_block_next(b)) {
+    for (weft_block *b = pool->free; b; b = _weft_block_next(b, WEFT_LINK_OFFSET(pool->kind))) {
         if ((char *)b < data || (char *)b >= pool->bump || ((char *)b - data) % bsize)
             return "free list holds a pointer outside the pool's carved blocks";
         if (++nfree > capacity)

@@ -56,9 +56,24 @@
 #define WEFT_CLASS_SHIFT 4
 #define WEFT_NCLASSES WEFT_SIZE_CLASSES /* classes 1..32; index 0 is unused */
 
-typedef struct weft_block {
-    struct weft_block *next;
-} weft_block;
+typedef struct weft_block weft_block; /* a free block; its link is at the kind's offset */
+
+/* Pool kinds. Objects get pools of their own: lock-free readers may try to
+ * incref an object that was just freed, so an object block is reused only as
+ * an object block of the same size class, and its header's count fields
+ * survive the free (the free-list link sits after them). An OBJ pool changes
+ * class or kind only after a QSBR grace period (_weft_pool_retire). */
+enum weft_pool_kind {
+    WEFT_KIND_MEM = 0, /* raw and mem domains */
+    WEFT_KIND_OBJ = 1, /* the obj domain: objects */
+    WEFT_KINDS = 2
+};
+
+/* Byte offset of the free-list link in a free block of each kind: after the
+ * whole 24-byte object header for objects, whose blocks are therefore at
+ * least 32 bytes (WEFT_OBJ_MIN_CLASS). */
+#define WEFT_LINK_OFFSET(kind) ((kind) == WEFT_KIND_OBJ ? (size_t)24 : (size_t)0)
+#define WEFT_OBJ_MIN_CLASS 2
 
 enum weft_pool_tag {
     WEFT_POOL_OWNED = 0,
@@ -89,6 +104,7 @@ typedef struct weft_pool {
     uint32_t used;     /* handed out + remote (see the invariant above) */
     uint16_t cls;      /* size class 1..32; 0 while free in its arena */
     uint8_t list;      /* enum weft_pool_where */
+    uint8_t kind;      /* enum weft_pool_kind */
     struct weft_pool *next, *prev; /* links of that list */
 
     /* Shared line: remote freers CAS `xfree`; `xowner` is read by every free to
@@ -163,25 +179,41 @@ WEFT_INLINE void _weft_block_unpoison(void *b, size_t size)
 #endif
 }
 
-WEFT_INLINE weft_block *_weft_block_next(weft_block *b)
+WEFT_INLINE weft_block **_weft_block_link(weft_block *b, size_t link_offset)
 {
-    _weft_block_unpoison(b, sizeof *b);
-    weft_block *next = b->next;
-    _weft_block_poison(b, sizeof *b);
+    return (weft_block **)((char *)b + link_offset);
+}
+
+WEFT_INLINE weft_block *_weft_block_next(weft_block *b, size_t link_offset)
+{
+    weft_block **link = _weft_block_link(b, link_offset);
+    _weft_block_unpoison(link, sizeof *link);
+    weft_block *next = *link;
+    _weft_block_poison(link, sizeof *link);
     return next;
 }
 
-WEFT_INLINE void _weft_block_set_next(weft_block *b, weft_block *next)
+WEFT_INLINE void _weft_block_set_next(weft_block *b, weft_block *next, size_t link_offset)
 {
-    _weft_block_unpoison(b, sizeof *b);
-    b->next = next;
-    _weft_block_poison(b, sizeof *b);
+    weft_block **link = _weft_block_link(b, link_offset);
+    _weft_block_unpoison(link, sizeof *link);
+    *link = next;
+    _weft_block_poison(link, sizeof *link);
+}
+
+/* Poison a free block. An object block keeps its header addressable:
+ * lock-free readers may look at its counts after the free. */
+WEFT_INLINE void _weft_block_poison_free(void *b, size_t size, unsigned kind)
+{
+    size_t keep = WEFT_LINK_OFFSET(kind);
+    _weft_block_poison((char *)b + keep, size - keep);
 }
 
 /* ---------------------------------------------------------------- pool operations (pool.c) */
 
-/* Set up a pool taken from an arena or a cache to serve class cls for heap h. */
-void _weft_pool_init(weft_pool *pool, unsigned cls, struct weft_heap *h);
+/* Set up a pool taken from an arena or a cache to serve class cls of a kind
+ * for heap h. */
+void _weft_pool_init(weft_pool *pool, unsigned kind, unsigned cls, struct weft_heap *h);
 /* Carve more never-used blocks onto the local free list; false if none are left. */
 bool _weft_pool_extend(weft_pool *pool);
 /* Owner: move the remote-free stack onto the local free list. Returns the
@@ -198,13 +230,22 @@ void _weft_pool_free_remote(weft_pool *pool, weft_block *b);
 /* Owner, at thread exit: give the pool up. Returns false (and does nothing) if
  * the pool is PENDING and must first be popped from the pending stack. */
 bool _weft_pool_abandon(weft_pool *pool);
-/* Take an abandoned pool of class cls for heap h, or NULL. */
-weft_pool *_weft_pool_adopt(unsigned cls, struct weft_heap *h);
+/* Take an abandoned pool of a kind and class for heap h, or NULL. */
+weft_pool *_weft_pool_adopt(unsigned kind, unsigned cls, struct weft_heap *h);
 /* The pool no longer serves its class (it is empty and leaves service). */
 void _weft_pool_leave_class(weft_pool *pool);
 size_t _weft_pool_class_count(unsigned cls);
-/* Number of abandoned pools per class (statistics). */
+/* Number of abandoned pools per class, both kinds (statistics). */
 size_t _weft_pool_abandoned_count(unsigned cls);
+
+/* An empty pool leaves service: a MEM pool goes back to its arena at once, an
+ * OBJ pool waits on the retired list for a grace period. */
+void _weft_pool_retire(weft_pool *pool);
+/* The retired OBJ pools, taken all at once (linked by `next`), for an online
+ * QSBR reader to hand to call_rcu; and their final release. */
+bool _weft_pool_retired_pending(void);
+weft_pool *_weft_pool_take_retired(void);
+void _weft_pool_release_retired(weft_pool *list);
 /* Check a pool's counts against its free lists (tests, debug). Owner or a
  * quiet heap only. Returns NULL if valid, else what is wrong. */
 const char *_weft_pool_validate(weft_pool *pool);

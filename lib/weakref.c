@@ -84,16 +84,6 @@ void _weft_weakref_init(void)
         _weft_fatal("cannot create the weakref registry");
 }
 
-/* NORMAL -> MAYBE_WEAKREF, keeping the count (other states need nothing). */
-static void mark_maybe_weakref(weft_object *o)
-{
-    int32_t shared = weft_load_relaxed(&o->ref_shared);
-    while ((shared & 3) == WEFT_SHARED_NORMAL &&
-           !weft_cas_weak_acq_rel(&o->ref_shared, &shared,
-                                  (shared & ~3) | WEFT_SHARED_MAYBE_WEAKREF)) {
-    }
-}
-
 static void unlink_locked(weakref_entry *e, weft_weakref *r)
 {
     if (r->prev)
@@ -145,12 +135,12 @@ weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback, 
     weft_weakref *r = (weft_weakref *)self;
     r->callback = callback;
     r->callback_arg = arg;
-    mark_maybe_weakref(self);
+    _weft_object_mark_shareable(self);
     if (weft_is_immortal(obj)) { /* never dies: nothing to register */
         weft_store_relaxed(&r->referent, obj);
         return self;
     }
-    mark_maybe_weakref(obj);
+    _weft_object_mark_shareable(obj);
     atomic_fetch_or_explicit(&obj->flags, WEFT_OBJ_WEAKREFS, memory_order_relaxed);
 
     pthread_mutex_t *lock = stripe_of(obj);

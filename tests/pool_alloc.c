@@ -19,8 +19,9 @@ static int validate_all(void)
 {
     weft_heap *h = _weft_tls_heap;
     int bad = 0;
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
     for (unsigned c = 1; c <= WEFT_NCLASSES; c++) {
-        weft_pool *lists[] = {h->current[c], h->partial[c].head, h->full[c].head};
+        weft_pool *lists[] = {h->current[k][c], h->partial[k][c].head, h->full[k][c].head};
         for (int l = 0; l < 3; l++)
             for (weft_pool *p = lists[l]; p && p != &_weft_empty_pool; p = l ? p->next : NULL) {
                 const char *why = _weft_pool_validate(p);

@@ -8,6 +8,7 @@
 #include "qsbr.h"
 #include "error.h"
 #include "thread.h"
+#include "pool.h"
 
 #include <stdlib.h>
 #include <urcu-qsbr.h>
@@ -91,6 +92,34 @@ void weft_defer_free(void *block)
     }
     d->block = block;
     urcu_qsbr_call_rcu(&d->rcu, free_after_grace);
+}
+
+typedef struct retired_batch {
+    struct rcu_head rcu;
+    weft_pool *pools;
+} retired_batch;
+
+static void release_batch_after_grace(struct rcu_head *head)
+{
+    retired_batch *b = caa_container_of(head, retired_batch, rcu);
+    TSAN_AFTER_GRACE();
+    _weft_pool_release_retired(b->pools);
+    free(b);
+}
+
+void _weft_qsbr_flush_retired_pools(void)
+{
+    weft_pool *pools = _weft_pool_take_retired();
+    if (!pools)
+        return;
+    retired_batch *b = malloc(sizeof *b);
+    if (!b) {
+        synchronize_from_reader();
+        _weft_pool_release_retired(pools);
+        return;
+    }
+    b->pools = pools;
+    urcu_qsbr_call_rcu(&b->rcu, release_batch_after_grace);
 }
 
 void weft_defer_barrier(void)

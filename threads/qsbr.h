@@ -14,5 +14,7 @@ void _weft_qsbr_thread_unregister(void);
 void _weft_qsbr_thread_online(void);
 void _weft_qsbr_thread_offline(void);
 void _weft_qsbr_quiescent(void);
+/* Hand the retired object pools (pool.h) to call_rcu; an online thread only. */
+void _weft_qsbr_flush_retired_pools(void);
 
 #endif

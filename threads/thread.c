@@ -10,6 +10,7 @@
 #include "error.h"
 #include "qsbr.h"
 #include "heap.h"
+#include "pool.h"
 
 #include <weft/runtime.h>
 
@@ -157,9 +158,11 @@ int weft_thread_detach(void)
         return -1;
     }
     _weft_brc_merge_own_queue(t);
-    _weft_qsbr_thread_unregister();
+    /* Pools emptied by giving up the heap are retired while still online. */
     if (_weft_tls_heap)
         _weft_heap_release(_weft_tls_heap);
+    _weft_qsbr_flush_retired_pools();
+    _weft_qsbr_thread_unregister();
 
     /* After this store (under the lock) other threads merge on this record's
      * behalf instead of queueing to it. */
@@ -203,6 +206,8 @@ void weft_safepoint(void)
         return;
     if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker)))
         _weft_safepoint_slow(t);
+    if (WEFT_UNLIKELY(_weft_pool_retired_pending()))
+        _weft_qsbr_flush_retired_pools();
     _weft_qsbr_quiescent();
 }
 
@@ -233,6 +238,8 @@ void weft_blocking_begin(void)
     }
     weft_store_seq_cst(&t->xstate, WEFT_THREAD_BLOCKED);
     pthread_mutex_unlock(&t->lock);
+    if (_weft_pool_retired_pending())
+        _weft_qsbr_flush_retired_pools();
     _weft_qsbr_thread_offline();
 }
 

@@ -12,5 +12,7 @@
 #include <weft/str.h>
 #include <weft/tuple.h>
 #include <weft/weakref.h>
+#include <weft/list.h>
+#include <weft/dict.h>
 
 #endif

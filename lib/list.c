@@ -1,0 +1,372 @@
+/* lib/list.c: lists that threads can share (weft/list.h, docs/containers.md).
+ *
+ * Layout: the 40-byte list object points to a store {capacity, items[]}; an
+ * empty list has no store, so a million empty lists take a million 48-byte
+ * blocks.
+ *
+ * Writers hold the list's lock (objlock.h). They publish with release stores
+ * in an order that keeps every optimistic reader safe:
+ *   - an item is stored in its slot before the size that makes it visible;
+ *   - a new store is filled before it is published; the old one is freed
+ *     only after a QSBR grace period (weft_defer_free);
+ *   - an item removed from a slot is released only after the slot changed
+ *     and the lock is dropped.
+ * Readers (get, next) load store, bounds and item, take the item with
+ * weft_try_incref, then check that the slot and store still hold it; on any
+ * doubt they retry under the lock. That try-incref may touch an object that
+ * was just freed, which object pools allow (pool.h, "Pool kinds").
+ */
+#include "builtins.h"
+#include "domain.h"
+#include "error.h"
+#include "objlock.h"
+#include "object_internal.h"
+
+#include <string.h>
+
+typedef struct list_store {
+    size_t capacity;
+    WEFT_ATOMIC(weft_object *) items[];
+} list_store;
+
+typedef struct weft_list {
+    weft_object ob;
+    WEFT_ATOMIC(list_store *) store; /* NULL while capacity is 0 */
+    WEFT_ATOMIC(size_t) size;
+} weft_list;
+
+_Static_assert(sizeof(weft_list) == 40, "a list object fits a 48-byte block");
+
+#define LIST(o) ((weft_list *)(o))
+
+static list_store *store_of(weft_list *l)
+{
+    return weft_load_relaxed(&l->store);
+}
+
+static size_t size_of(weft_list *l)
+{
+    return weft_load_relaxed(&l->size);
+}
+
+static weft_object *slot_get(list_store *s, size_t i)
+{
+    return weft_load_relaxed(&s->items[i]);
+}
+
+static void slot_set(list_store *s, size_t i, weft_object *o)
+{
+    weft_store_release(&s->items[i], o);
+}
+
+/* Lock-free reads are safe only while objects live in weft's object pools
+ * (not when the obj domain is hooked, e.g. WEFT_MALLOC=malloc). */
+static bool optimistic_reads(void)
+{
+    return _weft_domain_is_default(WEFT_DOMAIN_OBJ);
+}
+
+/* ---------------------------------------------------------------- storage */
+
+static list_store *store_new(size_t capacity)
+{
+    list_store *s = weft_mem_malloc(sizeof(list_store) + capacity * sizeof(s->items[0]));
+    if (s)
+        s->capacity = capacity;
+    return s;
+}
+
+/* Make room for `need` items; lock held. The old store is freed after a
+ * grace period: readers may still be reading it. */
+static int reserve_locked(weft_list *l, size_t need)
+{
+    list_store *old = store_of(l);
+    size_t cap = old ? old->capacity : 0;
+    if (need <= cap)
+        return 0;
+    size_t grown = cap < 4 ? 4 : cap + (cap >> 1) + 4; /* amortised O(1) append */
+    if (grown < need)
+        grown = need;
+    if (grown > (SIZE_MAX - sizeof(list_store)) / sizeof(weft_object *)) {
+        _weft_set_error(WEFT_EOVERFLOW, "list of %zu items is too large", need);
+        return -1;
+    }
+    list_store *s = store_new(grown);
+    if (!s)
+        return -1;
+    size_t n = size_of(l);
+    for (size_t i = 0; i < n; i++)
+        weft_store_relaxed(&s->items[i], slot_get(old, i));
+    for (size_t i = n; i < grown; i++)
+        weft_store_relaxed(&s->items[i], NULL);
+    weft_store_release(&l->store, s);
+    weft_defer_free(old);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the type */
+
+static int list_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    weft_list *l = LIST(self);
+    list_store *s = store_of(l);
+    size_t n = size_of(l);
+    for (size_t i = 0; i < n; i++) {
+        weft_object *item = slot_get(s, i);
+        if (item) {
+            int rc = visit(item, arg);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static void list_dealloc(weft_object *self)
+{
+    /* Nobody else holds a reference: no lock, no grace period needed for
+     * the store (a reader needs a reference to the list to read it). */
+    weft_list *l = LIST(self);
+    list_store *s = store_of(l);
+    size_t n = size_of(l);
+    weft_store_relaxed(&l->store, NULL);
+    weft_store_relaxed(&l->size, 0);
+    for (size_t i = 0; i < n; i++)
+        weft_xdecref(slot_get(s, i));
+    weft_mem_free(s);
+}
+
+const weft_type weft_list_type = {
+    .name = "list",
+    .basic_size = sizeof(weft_list),
+    .flags = WEFT_TYPE_GC,
+    .traverse = list_traverse,
+    .clear = weft_list_clear,
+    .dealloc = list_dealloc,
+};
+
+int weft_is_list(const weft_object *o)
+{
+    return o && o->type == &weft_list_type;
+}
+
+static bool check_list(weft_object *o, const char *fn)
+{
+    if (weft_is_list(o))
+        return true;
+    _weft_set_error(WEFT_EINVAL, "%s: not a list (%s)", fn, o ? o->type->name : "NULL");
+    return false;
+}
+
+weft_object *weft_list_new(size_t capacity_hint)
+{
+    weft_object *o = weft_new(&weft_list_type);
+    if (o && capacity_hint && reserve_locked(LIST(o), capacity_hint) != 0) {
+        weft_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+size_t weft_list_len(weft_object *o)
+{
+    return check_list(o, "weft_list_len") ? weft_load_acquire(&LIST(o)->size) : 0;
+}
+
+static bool check_item(weft_object *item, const char *fn)
+{
+    if (item)
+        return true;
+    _weft_set_error(WEFT_EINVAL, "%s: NULL item", fn);
+    return false;
+}
+
+int weft_list_insert(weft_object *o, size_t i, weft_object *item)
+{
+    if (!check_list(o, "weft_list_insert") || !check_item(item, "weft_list_insert"))
+        return -1;
+    weft_list *l = LIST(o);
+    _weft_object_mark_shareable(item);
+    _weft_object_lock(o);
+    size_t n = size_of(l);
+    if (i > n) {
+        _weft_object_unlock(o);
+        _weft_set_error(WEFT_EINVAL, "weft_list_insert: index %zu out of range (len %zu)", i, n);
+        return -1;
+    }
+    if (reserve_locked(l, n + 1) != 0) {
+        _weft_object_unlock(o);
+        return -1;
+    }
+    list_store *s = store_of(l);
+    for (size_t k = n; k > i; k--)
+        slot_set(s, k, slot_get(s, k - 1));
+    slot_set(s, i, weft_newref(item));
+    weft_store_release(&l->size, n + 1);
+    _weft_object_unlock(o);
+    return 0;
+}
+
+int weft_list_append(weft_object *o, weft_object *item)
+{
+    if (!check_list(o, "weft_list_append") || !check_item(item, "weft_list_append"))
+        return -1;
+    weft_list *l = LIST(o);
+    _weft_object_mark_shareable(item);
+    _weft_object_lock(o);
+    size_t n = size_of(l);
+    list_store *s = store_of(l);
+    if (WEFT_UNLIKELY(!s || n == s->capacity)) {
+        if (reserve_locked(l, n + 1) != 0) {
+            _weft_object_unlock(o);
+            return -1;
+        }
+        s = store_of(l);
+    }
+    slot_set(s, n, weft_newref(item));
+    weft_store_release(&l->size, n + 1);
+    _weft_object_unlock(o);
+    return 0;
+}
+
+static weft_object *get_locked_path(weft_list *l, size_t i, bool report)
+{
+    _weft_object_lock(&l->ob);
+    size_t n = size_of(l);
+    weft_object *item = i < n ? weft_newref(slot_get(store_of(l), i)) : NULL;
+    _weft_object_unlock(&l->ob);
+    if (!item && report)
+        _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
+    return item;
+}
+
+/* The optimistic read of item i; NULL if it must be redone under the lock. */
+static weft_object *get_optimistic(weft_list *l, size_t i)
+{
+    list_store *s = weft_load_acquire(&l->store);
+    if (!s || i >= s->capacity)
+        return NULL;
+    weft_object *item = weft_load_acquire(&s->items[i]);
+    if (!item || !weft_try_incref(item))
+        return NULL;
+    if (weft_load_acquire(&s->items[i]) != item || weft_load_acquire(&l->store) != s) {
+        weft_decref(item);
+        return NULL;
+    }
+    return item;
+}
+
+static weft_object *get_item(weft_list *l, size_t i, bool report)
+{
+    size_t n = weft_load_acquire(&l->size);
+    if (i >= n) {
+        if (report)
+            _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
+        return NULL;
+    }
+    weft_object *item = optimistic_reads() ? get_optimistic(l, i) : NULL;
+    return item ? item : get_locked_path(l, i, report);
+}
+
+weft_object *weft_list_get(weft_object *o, size_t i)
+{
+    if (!check_list(o, "weft_list_get"))
+        return NULL;
+    return get_item(LIST(o), i, true);
+}
+
+weft_object *weft_list_next(weft_object *o, size_t *pos)
+{
+    if (!check_list(o, "weft_list_next"))
+        return NULL;
+    weft_object *item = get_item(LIST(o), *pos, false);
+    if (item)
+        (*pos)++;
+    return item;
+}
+
+int weft_list_set(weft_object *o, size_t i, weft_object *item)
+{
+    if (!check_list(o, "weft_list_set") || !check_item(item, "weft_list_set"))
+        return -1;
+    weft_list *l = LIST(o);
+    _weft_object_mark_shareable(item);
+    _weft_object_lock(o);
+    size_t n = size_of(l);
+    if (i >= n) {
+        _weft_object_unlock(o);
+        _weft_set_error(WEFT_EINVAL, "weft_list_set: index %zu out of range (len %zu)", i, n);
+        return -1;
+    }
+    list_store *s = store_of(l);
+    weft_object *old = slot_get(s, i);
+    slot_set(s, i, weft_newref(item));
+    _weft_object_unlock(o);
+    weft_xdecref(old);
+    return 0;
+}
+
+weft_object *weft_list_pop(weft_object *o, size_t i)
+{
+    if (!check_list(o, "weft_list_pop"))
+        return NULL;
+    weft_list *l = LIST(o);
+    _weft_object_lock(o);
+    size_t n = size_of(l);
+    if (i >= n) {
+        _weft_object_unlock(o);
+        _weft_set_error(WEFT_EINVAL, "weft_list_pop: index %zu out of range (len %zu)", i, n);
+        return NULL;
+    }
+    list_store *s = store_of(l);
+    weft_object *item = slot_get(s, i);
+    for (size_t k = i; k + 1 < n; k++)
+        slot_set(s, k, slot_get(s, k + 1));
+    slot_set(s, n - 1, NULL);
+    weft_store_release(&l->size, n - 1);
+    _weft_object_unlock(o);
+    return item;
+}
+
+void weft_list_clear(weft_object *o)
+{
+    if (!check_list(o, "weft_list_clear"))
+        return;
+    weft_list *l = LIST(o);
+    _weft_object_lock(o);
+    list_store *s = store_of(l);
+    size_t n = size_of(l);
+    weft_store_release(&l->size, 0);
+    weft_store_release(&l->store, NULL);
+    _weft_object_unlock(o);
+    for (size_t i = 0; i < n; i++)
+        weft_xdecref(slot_get(s, i));
+    weft_defer_free(s);
+}
+
+weft_object *weft_list_slice(weft_object *o, size_t start, size_t stop)
+{
+    if (!check_list(o, "weft_list_slice"))
+        return NULL;
+    weft_list *l = LIST(o);
+    weft_object *copy = weft_list_new(0);
+    if (!copy)
+        return NULL;
+    _weft_object_lock(o);
+    size_t n = size_of(l);
+    if (stop > n)
+        stop = n;
+    if (start > stop)
+        start = stop;
+    if (reserve_locked(LIST(copy), stop - start) != 0) {
+        _weft_object_unlock(o);
+        weft_decref(copy);
+        return NULL;
+    }
+    list_store *from = store_of(l), *to = store_of(LIST(copy));
+    for (size_t i = start; i < stop; i++)
+        slot_set(to, i - start, weft_newref(slot_get(from, i)));
+    weft_store_release(&LIST(copy)->size, stop - start);
+    _weft_object_unlock(o);
+    return copy;
+}

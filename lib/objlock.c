@@ -1,0 +1,57 @@
+/* lib/objlock.c: the contended paths of the per-object lock (objlock.h). */
+#include "objlock.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <weft/runtime.h>
+
+#define SPINS 64
+
+static void futex_wait(WEFT_ATOMIC(uint32_t) *word, uint32_t expected)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static bool try_lock(weft_object *o, uint32_t extra)
+{
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    return !(flags & WEFT_OBJ_LOCKED) &&
+           atomic_compare_exchange_strong_explicit(&o->flags, &flags,
+                                                   flags | WEFT_OBJ_LOCKED | extra,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+void _weft_object_lock_slow(weft_object *o)
+{
+    for (int i = 0; i < SPINS; i++) {
+        if (try_lock(o, 0))
+            return;
+        sched_yield();
+    }
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    /* Once we have waited we take the lock with WAITERS set, since others may
+     * still sleep; a spurious wake-up of them is harmless. */
+    while (!try_lock(o, WEFT_OBJ_LOCK_WAITERS)) {
+        uint32_t flags = weft_load_relaxed(&o->flags);
+        if (!(flags & WEFT_OBJ_LOCKED))
+            continue;
+        if (!(flags & WEFT_OBJ_LOCK_WAITERS) &&
+            !atomic_compare_exchange_strong_explicit(&o->flags, &flags,
+                                                     flags | WEFT_OBJ_LOCK_WAITERS,
+                                                     memory_order_relaxed, memory_order_relaxed))
+            continue;
+        futex_wait(&o->flags, flags | WEFT_OBJ_LOCK_WAITERS);
+    }
+    if (attached)
+        weft_blocking_end();
+}
+
+void _weft_object_unlock_wake(weft_object *o)
+{
+    syscall(SYS_futex, (uint32_t *)&o->flags, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
