@@ -21,6 +21,7 @@
 
 typedef struct weft_arena {
     weft_pool pools[WEFT_POOLS_PER_ARENA]; /* [0] unused: this header lives there */
+    WEFT_ATOMIC(struct weft_heap *) owners[WEFT_POOLS_PER_ARENA]; /* pool.h: _weft_pool_owner */
     /* All below: arena lock. */
     uint64_t free_mask;                    /* bit i set: pool i is free */
     uint64_t dirty_mask;                   /* free pools whose pages may be resident */
@@ -31,6 +32,7 @@ typedef struct weft_arena {
 
 _Static_assert(sizeof(weft_arena) <= WEFT_POOL_SIZE, "arena header fits in pool slot 0");
 _Static_assert(offsetof(weft_arena, pools) == 0, "pool headers first");
+_Static_assert(offsetof(weft_arena, owners) == WEFT_ARENA_OWNERS_OFFSET, "owners after the pools");
 
 /* A free pool (its header; data at _weft_pool_data), or NULL with WEFT_ENOMEM. */
 weft_pool *_weft_arena_take_pool(void);

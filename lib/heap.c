@@ -18,7 +18,7 @@
 #include <string.h>
 
 WEFT_TLS weft_heap *_weft_tls_heap;
-weft_pool _weft_empty_pool; /* free == NULL, xowner == NULL: never used for a block */
+weft_pool _weft_empty_pool; /* free == NULL, no owner: never used for a block */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_heap *registry_head; /* registry lock */
@@ -48,6 +48,8 @@ static void heap_reset(weft_heap *h)
         }
     for (unsigned c = 0; c <= WEFT_NCLASSES; c++)
         h->obj_spare[c] = NULL;
+    for (unsigned k = 0; k < WEFT_KINDS; k++)
+        h->empty_kept[k] = 0;
     h->cache = NULL;
     h->ncached = 0;
 }
@@ -119,6 +121,10 @@ static void list_remove(weft_pool_list *l, weft_pool *pool)
 
 static void unlink_pool(weft_heap *h, weft_pool *pool)
 {
+    if (pool->kept_empty) {
+        pool->kept_empty = 0;
+        h->empty_kept[pool->kind]--;
+    }
     switch (pool->list) {
     case WEFT_LIST_PARTIAL:
         list_remove(&h->partial[pool->kind][pool->cls], pool);
@@ -153,7 +159,7 @@ static void retire_empty_pool(weft_heap *h, weft_pool *pool)
     }
     if (h->ncached < WEFT_HEAP_POOL_CACHE) {
         _weft_pool_leave_class(pool);
-        weft_store_relaxed(&pool->xowner, NULL);
+        weft_store_relaxed(_weft_pool_owner(pool), NULL);
         pool->next = h->cache;
         h->cache = pool;
         h->ncached++;
@@ -240,7 +246,7 @@ static weft_pool *find_pool(weft_heap *h, unsigned kind, unsigned cls)
         return pool;
     process_pending(h);
     while ((pool = h->partial[kind][cls].head) != NULL) {
-        list_remove(&h->partial[kind][cls], pool);
+        unlink_pool(h, pool);
         make_current(h, pool);
         if (pool->free || refill_or_park_current(h, pool))
             return pool;
@@ -291,13 +297,21 @@ void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool)
             return; /* keep serving from it */
         if (pool->list == WEFT_LIST_FULL)
             _weft_pool_try_unmark_full(pool);
-        retire_empty_pool(h, pool);
+        if (h->empty_kept[pool->kind] >= WEFT_HEAP_EMPTY_KEEP) {
+            retire_empty_pool(h, pool);
+            return;
+        }
+        /* Keep it in its class, first in line for the next allocation. */
+        unlink_pool(h, pool);
+        list_push(&h->partial[pool->kind][pool->cls], pool, WEFT_LIST_PARTIAL);
+        pool->kept_empty = 1;
+        h->empty_kept[pool->kind]++;
         return;
     }
     /* A FULL pool got a block back: serve from it again, unless a remote freer
      * already made it PENDING (then it comes back through the pending stack). */
     if (_weft_pool_try_unmark_full(pool)) {
-        list_remove(&h->full[pool->kind][pool->cls], pool);
+        unlink_pool(h, pool);
         list_push(&h->partial[pool->kind][pool->cls], pool, WEFT_LIST_PARTIAL);
     }
 }
@@ -364,6 +378,10 @@ static void abandon_list(weft_heap *h, weft_pool_list *l)
     for (; pool; pool = next) {
         next = pool->next;
         list_remove(l, pool);
+        if (pool->kept_empty) {
+            pool->kept_empty = 0;
+            h->empty_kept[pool->kind]--;
+        }
         if (!_weft_pool_abandon(pool))
             list_push(l, pool, WEFT_LIST_FULL);
     }

@@ -11,7 +11,11 @@
 
 #include "arena.h"
 
-#define WEFT_HEAP_POOL_CACHE 16 /* empty pools a heap keeps before giving them back */
+#define WEFT_HEAP_POOL_CACHE 16 /* empty MEM pools a heap keeps for any class */
+/* Empty pools a heap keeps in their class (per kind): a program that frees a
+ * batch and allocates the same sizes again reuses them without touching the
+ * shared arenas or the global counters. 64 pools: 1 MiB per kind and thread. */
+#define WEFT_HEAP_EMPTY_KEEP 64
 
 typedef struct weft_pool_list {
     weft_pool *head;
@@ -28,6 +32,7 @@ typedef struct weft_heap {
     /* One empty OBJ pool per class kept for reuse by the same class (safe
      * without a grace period: block boundaries do not move). */
     weft_pool *obj_spare[WEFT_NCLASSES + 1];
+    unsigned empty_kept[WEFT_KINDS]; /* pools with kept_empty set */
 
     /* Pools moved FULL->PENDING by remote freers (pool.h), pushed by them with
      * a release CAS, taken all at once by the owner with an acquire exchange. */
@@ -119,7 +124,7 @@ WEFT_INLINE void _weft_heap_free(void *ptr)
     weft_pool *pool = _weft_pool_of(ptr);
     weft_block *b = ptr;
     weft_heap *h = _weft_tls_heap;
-    if (WEFT_LIKELY(weft_load_relaxed(&pool->xowner) == h && h)) {
+    if (WEFT_LIKELY(weft_load_relaxed(_weft_block_owner(ptr)) == h && h)) {
         *_weft_block_link(b, WEFT_LINK_OFFSET(pool->kind)) = pool->free;
         _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
         pool->free = b;

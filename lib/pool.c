@@ -90,13 +90,14 @@ void _weft_pool_init(weft_pool *pool, unsigned kind, unsigned cls, weft_heap *h)
     pool->used = 0;
     pool->cls = (uint16_t)cls;
     pool->kind = (uint8_t)kind;
+    pool->kept_empty = 0;
     pool->list = WEFT_LIST_NONE;
     pool->next = pool->prev = NULL;
     pool->pending_next = NULL;
     weft_store_relaxed(&pool->xfree, (uintptr_t)WEFT_POOL_OWNED);
     /* Release: pairs with the acquire of a remote freer that reads the owner
      * only after it received a block of this pool from h's thread. */
-    weft_store_release(&pool->xowner, h);
+    weft_store_release(_weft_pool_owner(pool), h);
 }
 
 bool _weft_pool_extend(weft_pool *pool)
@@ -228,12 +229,12 @@ void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
         _weft_block_set_next(b, (weft_block *)(old & ~WEFT_POOL_TAG_MASK), off);
         uintptr_t new_tag = tag == WEFT_POOL_FULL ? WEFT_POOL_PENDING : tag;
         /* Release publishes the link; acquire (on FULL) orders the read of
-         * xowner below after the owner's FULL store. */
+         * owner below after the owner's FULL store. */
         if (weft_cas_weak_acq_rel(&pool->xfree, &old, (uintptr_t)b | new_tag)) {
             if (tag == WEFT_POOL_FULL) {
                 /* We moved the pool to PENDING: until its owner pops it from
-                 * the pending stack, nobody can release it or change xowner. */
-                _weft_heap_push_pending(weft_load_relaxed(&pool->xowner), pool);
+                 * the pending stack, nobody can release it or change its owner. */
+                _weft_heap_push_pending(weft_load_relaxed(_weft_pool_owner(pool)), pool);
             }
             return;
         }
@@ -257,7 +258,7 @@ bool _weft_pool_abandon(weft_pool *pool)
     }
     /* From here on remote freers take the class lock, which we hold. */
     splice_remote(pool, (weft_block *)(old & ~WEFT_POOL_TAG_MASK));
-    weft_store_relaxed(&pool->xowner, NULL);
+    weft_store_relaxed(_weft_pool_owner(pool), NULL);
     bool empty = pool->used == 0;
     if (!empty)
         abandoned_push_locked(ac, pool);
@@ -280,7 +281,7 @@ weft_pool *_weft_pool_adopt(unsigned kind, unsigned cls, weft_heap *h)
         bool ok = retag(pool, WEFT_POOL_ABANDONED, WEFT_POOL_OWNED, false);
         WEFT_ASSERT(ok);
         (void)ok;
-        weft_store_release(&pool->xowner, h);
+        weft_store_release(_weft_pool_owner(pool), h);
     }
     pthread_mutex_unlock(&ac->lock);
     return pool;
@@ -304,7 +305,7 @@ static WEFT_ATOMIC(size_t) retired_count; /* written under the lock */
 void _weft_pool_retire(weft_pool *pool)
 {
     _weft_pool_leave_class(pool);
-    weft_store_relaxed(&pool->xowner, NULL);
+    weft_store_relaxed(_weft_pool_owner(pool), NULL);
     pool->list = WEFT_LIST_NONE;
     if (pool->kind == WEFT_KIND_MEM) {
         _weft_arena_release_pool(pool);

@@ -105,16 +105,16 @@ typedef struct weft_pool {
     uint16_t cls;      /* size class 1..32; 0 while free in its arena */
     uint8_t list;      /* enum weft_pool_where */
     uint8_t kind;      /* enum weft_pool_kind */
+    uint8_t kept_empty; /* on its heap's partial list, empty, counted in empty_kept */
     struct weft_pool *next, *prev; /* links of that list */
 
-    /* Shared line: remote freers CAS `xfree`; `xowner` is read by every free to
-     * tell a local free from a remote one and written only by the owner when it
-     * abandons the pool or by an adopter (both under the class lock). */
-    WEFT_ATOMIC(uintptr_t) xfree WEFT_CACHE_ALIGNED; /* remote stack head | tag */
-    WEFT_ATOMIC(struct weft_heap *) xowner;
     /* Link on the owner's pending stack; written by the remote freer that moved
      * the pool FULL->PENDING, before it publishes the pool. */
     struct weft_pool *pending_next;
+
+    /* Shared line: remote freers CAS `xfree`. (The owning heap is kept apart,
+     * in the arena's read-mostly owner array: _weft_pool_owner.) */
+    WEFT_ATOMIC(uintptr_t) xfree WEFT_CACHE_ALIGNED; /* remote stack head | tag */
 } WEFT_CACHE_ALIGNED weft_pool;
 
 _Static_assert(sizeof(weft_pool) == 2 * WEFT_CACHE_LINE, "pool header is two cache lines");
@@ -149,6 +149,28 @@ WEFT_INLINE unsigned _weft_pool_index_of(const void *p)
 WEFT_INLINE weft_pool *_weft_pool_of(const void *p)
 {
     return (weft_pool *)_weft_arena_base_of(p) + _weft_pool_index_of(p);
+}
+
+/* The owner of each pool of an arena sits in an array after the pool headers,
+ * eight to a cache line: every free reads it (local or remote?) and it changes
+ * only when a pool is set up, abandoned or adopted, so the line stays shared
+ * in every core's cache instead of following the owner's hot fields. Written
+ * by the owner (set-up, abandon) or an adopter under the class lock. */
+#define WEFT_ARENA_OWNERS_OFFSET (WEFT_POOLS_PER_ARENA * sizeof(weft_pool))
+
+/* The owner slot of the pool holding block p (computed from p directly). */
+WEFT_INLINE WEFT_ATOMIC(struct weft_heap *) *_weft_block_owner(const void *p)
+{
+    WEFT_ATOMIC(struct weft_heap *) *owners =
+        (WEFT_ATOMIC(struct weft_heap *) *)(_weft_arena_base_of(p) + WEFT_ARENA_OWNERS_OFFSET);
+    return &owners[_weft_pool_index_of(p)];
+}
+
+WEFT_INLINE WEFT_ATOMIC(struct weft_heap *) *_weft_pool_owner(const weft_pool *pool)
+{
+    WEFT_ATOMIC(struct weft_heap *) *owners =
+        (WEFT_ATOMIC(struct weft_heap *) *)(_weft_arena_base_of(pool) + WEFT_ARENA_OWNERS_OFFSET);
+    return &owners[(weft_pool *)pool - (weft_pool *)_weft_arena_base_of(pool)];
 }
 
 WEFT_INLINE char *_weft_pool_data(const weft_pool *pool)
