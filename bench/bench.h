@@ -12,7 +12,7 @@
  * adding its suite to BENCH_SUITES below and its source to CMakeLists.txt.
  *
  * Names are "<workload>/<impl>" (Google Benchmark appends "/<arg>",
- * "/iterations:N", "/threads:N"), so that report.py pairs every
+ * "/iterations:N", "/real_time", "/threads:N"), so that report.py pairs every
  * "<workload>/weft..." with its peers "<workload>/<peer>..." of the same
  * suffix. */
 #ifndef WEFT_BENCH_H
@@ -52,7 +52,13 @@ int bench_threads(const bench_state *s);
  * keep them out of per-item work). */
 void bench_pause(bench_state *s);
 void bench_resume(bench_state *s);
-/* Items processed in the whole run (reported as items_per_second). */
+/* Items this thread processed in the run (reported as items_per_second).
+ * With .threads = N, Google Benchmark 1.7 (the version used here) sums the
+ * items and the iterations of all threads; the time per iteration it reports
+ * is the wall time divided by the iterations of all threads (the inverse of
+ * the total throughput), but items_per_second divides the items by the CPU
+ * time summed over the threads: a rate per thread. Rows that set .real_time
+ * divide by the wall time instead, which makes it the total rate. */
 void bench_set_items(bench_state *s, int64_t items);
 /* A user counter, reported as it is (set it after the loop, or inside it
  * while the clock is paused). */
@@ -87,9 +93,13 @@ typedef struct bench_def {
     bench_fn fn;
     const int64_t *args;  /* one instance per value, named "<name>/<value>"; */
     int nargs;            /*   NULL/0: a single instance without argument */
-    int threads;          /* > 1: run the body on that many threads at once */
+    int threads;          /* > 0: run the body on that many threads at once, the */
+                          /*   instance named ".../threads:N" (1 included) */
     int64_t iterations;   /* > 0: exactly that many iterations, once */
     enum bench_unit unit; /* time unit of the console and JSON output */
+    bool real_time;       /* rates over wall time (UseRealTime; names get */
+                          /*   "/real_time"): with threads, items_per_second is then */
+                          /*   the total of all threads (see bench_set_items) */
 } bench_def;
 
 /* A bench_def row: BENCH("<workload>/<impl>", fn, optional designated fields),
@@ -117,7 +127,7 @@ typedef struct bench_suite {
 
 /* Every suite of weft-bench, in the order they are registered (and run).
  * X(n) names the suite object `bench_suite_<n>`. */
-#define BENCH_SUITES(X) X(alloc)
+#define BENCH_SUITES(X) X(alloc) X(object) X(container) X(trace)
 
 #define BENCH_DECLARE_SUITE(n) extern const bench_suite bench_suite_##n;
 BENCH_SUITES(BENCH_DECLARE_SUITE)

@@ -37,8 +37,10 @@ void register_def(const bench_def *d)
         });
     for (int i = 0; i < d->nargs; i++)
         b->Arg(d->args[i]);
-    if (d->threads > 1)
+    if (d->threads > 0)
         b->Threads(d->threads);
+    if (d->real_time)
+        b->UseRealTime();
     if (d->iterations > 0)
         b->Iterations(d->iterations);
     b->Unit(units[d->unit]);

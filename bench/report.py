@@ -6,11 +6,18 @@ Reads Google Benchmark JSON (--benchmark_format=json, or --benchmark_out=FILE
 "<workload>/<peer><suffix>" of the same suffix, and prints one row per pair
 key: weft's time, each peer's time and the ratio weft/peer (below 1: weft is
 faster). A time is the median over repetitions: Google Benchmark's _median
-aggregate when present, else the median of the plain runs. Benchmarks with
-user counters (mem_churn) get a second table of those counters.
+aggregate when present, else the median of the plain runs. Workloads are
+grouped into tables by the peers they have (allocators; plain/atomic counters;
+CPython). Benchmarks with user counters (mem_churn, mem_empty_lists) get a
+table of those counters. Then come figures that are not weft/peer time
+ratios (a thread-scaling factor, counter ratios), and the issues' targets,
+each marked met or NOT MET.
 
-Usage: report.py [results.json] [--metric real_time|cpu_time]
-(reads standard input when no file is given). Standard library only.
+Usage: report.py [results.json [more.json ...]] [--metric real_time|cpu_time]
+(reads standard input when no file is given). With several files, the runs
+of a benchmark found in the files after the first (together: bench/run.sh
+runs some benchmarks again, one repetition per fresh process and file)
+replace those of the same name in the first. Standard library only.
 """
 
 import argparse
@@ -30,8 +37,32 @@ RUN_FIELDS = {
 }
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Counters shown first, in this order, when present; the others follow by name.
-COUNTER_ORDER = ["rss_start_mib", "rss_peak_mib", "rss_after_free_mib",
-                 "rss_returned_gap_mib", "rss_after_trim_mib"]
+COUNTER_ORDER = ["rss_mib", "bytes_per_list", "rss_start_mib", "rss_peak_mib",
+                 "rss_after_free_mib", "rss_returned_gap_mib", "rss_after_trim_mib"]
+
+# Workloads run at several thread counts ("/threads:N"): total items_per_second
+# at N threads over that at 1 thread (their rows set real_time in bench.h, so
+# that items_per_second is the total of all threads).
+SCALING = ["dict_get_shared"]
+# Workloads compared by a counter rather than by time: weft/peer of it.
+COUNTER_RATIOS = {"mem_empty_lists": "rss_mib"}
+# The issues' targets: (label, kind, spec, op, bound).
+#   time:    spec = (workload, suffix or "*" for every suffix, peer): weft/peer time
+#   scaling: spec = (workload, impl, threads): see SCALING
+#   counter: spec = (workload, suffix, peer, counter): weft/peer of the counter
+TARGETS = [
+    ("rc_owner weft/plain", "time", ("rc_owner", "", "plain"), "<=", 1.2),
+    ("rc_owner weft/atomic", "time", ("rc_owner", "", "atomic"), "<=", 0.33),
+    ("obj_new weft/cpython", "time", ("obj_new", "*", "cpython"), "<=", 0.7),
+    ("list_append weft/cpython", "time", ("list_append", "", "cpython"), "<=", 1.0),
+    ("list_get weft/cpython", "time", ("list_get", "", "cpython"), "<=", 1.0),
+    ("dict_set weft/cpython", "time", ("dict_set", "", "cpython"), "<=", 1.0),
+    ("dict_get weft/cpython", "time", ("dict_get", "", "cpython"), "<=", 1.0),
+    ("dict_get_shared scaling at 2 threads", "scaling", ("dict_get_shared", SUBJECT, 2),
+     ">=", 1.6),
+    ("mem_empty_lists rss weft/cpython", "counter",
+     ("mem_empty_lists", "", "cpython", "rss_mib"), "<=", 0.75),
+]
 
 
 def load(path):
@@ -39,6 +70,18 @@ def load(path):
         return json.load(sys.stdin)
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def load_all(paths):
+    """The first file's context, and the benchmarks of all files: the runs
+    of a name found in the later files (all of them together, e.g. one
+    repetition per file) replace those of that name in the first."""
+    datas = [load(p) for p in (paths or [None])]
+    later = [b for data in datas[1:] for b in data.get("benchmarks", [])]
+    names = {b.get("run_name", b["name"]) for b in later}
+    benchmarks = [b for b in datas[0].get("benchmarks", [])
+                  if b.get("run_name", b["name"]) not in names]
+    return {"context": datas[0].get("context", {}), "benchmarks": benchmarks + later}
 
 
 def split_name(run_name):
@@ -123,17 +166,106 @@ def print_table(header, rows, out):
         print(line(r), file=out)
 
 
+def group_tables(pairs):
+    """Split the (workload, suffix) keys into tables: a workload joins the
+    latest table whose peers include all of its own peers, else starts a
+    table of its own. Returns [(peers, [key, ...])]."""
+    workload_peers, order = {}, []
+    for (workload, suffix), impls in pairs.items():
+        if SUBJECT not in impls:
+            continue
+        if workload not in workload_peers:
+            workload_peers[workload] = []
+            order.append(workload)
+        for impl in impls:
+            if impl != SUBJECT and impl not in workload_peers[workload]:
+                workload_peers[workload].append(impl)
+    tables = []
+    for workload in order:
+        peers = workload_peers[workload]
+        for t in reversed(tables):
+            if set(peers) <= set(t[0]):
+                t[1].append(workload)
+                break
+        else:
+            tables.append((list(peers), [workload]))
+    return [(peers, [k for w in workloads for k in pairs
+                     if k[0] == w and SUBJECT in pairs[k]])
+            for peers, workloads in tables]
+
+
+def time_ratio(pairs, workload, suffix, peer):
+    impls = pairs.get((workload, suffix), {})
+    w, p = impls.get(SUBJECT), impls.get(peer)
+    if not w or not p or w["time_ns"] is None or not p["time_ns"]:
+        return None
+    return w["time_ns"] / p["time_ns"]
+
+
+def counter_ratio(pairs, workload, suffix, peer, counter):
+    impls = pairs.get((workload, suffix), {})
+    w, p = impls.get(SUBJECT), impls.get(peer)
+    if not w or not p:
+        return None
+    a, b = w["counters"].get(counter), p["counters"].get(counter)
+    return a / b if a is not None and b else None
+
+
+def split_threads(suffix):
+    """'/real_time/threads:2' -> ('/real_time', 2); no threads part -> (suffix, None)."""
+    parts = [p for p in suffix.split("/") if p]
+    for p in parts:
+        if p.startswith("threads:") and p[8:].isdigit():
+            rest = [q for q in parts if q != p]
+            return "".join("/" + q for q in rest), int(p[8:])
+    return suffix, None
+
+
+def rate(run):
+    ips = run["counters"].get("items_per_second")
+    if ips:
+        return ips
+    return 1e9 / run["time_ns"] if run["time_ns"] else None
+
+
+def scaling_rates(runs, workload, impl):
+    """{base suffix: {threads: total items per second}} of one workload's impl."""
+    out = {}
+    for run_name, r in runs.items():
+        parts = split_name(run_name)
+        if not parts or parts[0] != workload or parts[1] != impl or r["error"]:
+            continue
+        base, threads = split_threads(parts[2])
+        if threads is not None and rate(r):
+            out.setdefault(base, {})[threads] = rate(r)
+    return out
+
+
+def scaling(runs, workload, impl, threads):
+    for by_threads in scaling_rates(runs, workload, impl).values():
+        if 1 in by_threads and threads in by_threads:
+            return by_threads[threads] / by_threads[1]
+    return None
+
+
+def fmt_rate(v):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.3g}{unit}/s"
+    return f"{v:.3g}/s"
+
+
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("json", nargs="?", help="Google Benchmark JSON (default: stdin)")
+    ap.add_argument("json", nargs="*", help="Google Benchmark JSON file(s) (default: stdin)")
     ap.add_argument("--metric", choices=("real_time", "cpu_time"), default="real_time",
                     help="which time to compare (default real_time: the only fair one "
                          "for the multithreaded workloads)")
     args = ap.parse_args()
     out = sys.stdout
 
-    data = load(args.json)
+    data = load_all(args.json)
     runs = collect(data.get("benchmarks", []), args.metric)
 
     # key (workload, suffix) -> {impl: run}, in the order of the output.
@@ -158,27 +290,31 @@ def main():
     print(f"{args.metric} per iteration, median of {'/'.join(map(str, reps)) or '?'} "
           f"repetition(s); ratio = weft / peer (below 1: weft is faster)\n", file=out)
 
-    header = ["workload", SUBJECT]
-    for p in peers:
-        header += [p, f"/{p}"]
-    rows = []
-    for (workload, suffix), impls in pairs.items():
-        if SUBJECT not in impls:
-            continue
-        w = impls[SUBJECT]
-        row = [workload + suffix, w["error"] or fmt_time(w["time_ns"])]
-        for p in peers:
-            r = impls.get(p)
-            if r is None:
-                row += ["", ""]
-            elif r["time_ns"] is None:
-                row += ["error", "-"]
-            else:
-                ratio = (w["time_ns"] / r["time_ns"]
-                         if w["time_ns"] is not None and r["time_ns"] else None)
-                row += [fmt_time(r["time_ns"]), f"{ratio:.2f}" if ratio is not None else "-"]
-        rows.append(row)
-    print_table(header, rows, out)
+    for n, (table_peers, keys) in enumerate(group_tables(pairs)):
+        if n:
+            print(file=out)
+        header = ["workload", SUBJECT]
+        for p in table_peers:
+            header += [p, f"/{p}"]
+        rows = []
+        for key in keys:
+            workload, suffix = key
+            impls = pairs[key]
+            w = impls[SUBJECT]
+            row = [workload + suffix, w["error"] or fmt_time(w["time_ns"])]
+            for p in table_peers:
+                r = impls.get(p)
+                if r is None:
+                    row += ["", ""]
+                elif r["time_ns"] is None:
+                    row += ["error", "-"]
+                else:
+                    ratio = (w["time_ns"] / r["time_ns"]
+                             if w["time_ns"] is not None and r["time_ns"] else None)
+                    row += [fmt_time(r["time_ns"]),
+                            f"{ratio:.2f}" if ratio is not None else "-"]
+            rows.append(row)
+        print_table(header, rows, out)
 
     # Counters of the workloads that report some (beyond the rates).
     for (workload, suffix), impls in pairs.items():
@@ -192,6 +328,58 @@ def main():
         crow = [[impl] + [fmt_num(impls[impl]["counters"].get(k)) for k in names]
                 for impl in order]
         print_table(["impl"] + names, crow, out)
+
+    # Figures other than weft/peer times.
+    derived = []
+    for workload in SCALING:
+        for impl in [SUBJECT] + peers:
+            for base, by_threads in scaling_rates(runs, workload, impl).items():
+                if 1 not in by_threads:
+                    continue
+                for n in sorted(t for t in by_threads if t != 1):
+                    derived.append(
+                        f"{workload}/{impl}{base}: {fmt_rate(by_threads[1])} at 1 thread, "
+                        f"{fmt_rate(by_threads[n])} at {n} (total): "
+                        f"scaling {by_threads[n] / by_threads[1]:.2f}")
+    for workload, counter in COUNTER_RATIOS.items():
+        for (w, suffix), impls in pairs.items():
+            if w != workload or SUBJECT not in impls:
+                continue
+            for p in peers:
+                ratio = counter_ratio(pairs, workload, suffix, p, counter)
+                if ratio is not None:
+                    derived.append(
+                        f"{workload}{suffix}: {counter} {fmt_num(impls[SUBJECT]['counters'][counter])} "
+                        f"(weft) / {fmt_num(impls[p]['counters'][counter])} ({p}) = {ratio:.2f}")
+    if derived:
+        print("\nderived (medians):", file=out)
+        for line in derived:
+            print("  " + line, file=out)
+
+    # The targets, where the runs needed are present.
+    verdicts = []
+    for label, kind, spec, op, bound in TARGETS:
+        found = []
+        if kind == "time":
+            workload, suffix, peer = spec
+            suffixes = ([sfx for (w, sfx) in pairs if w == workload] if suffix == "*"
+                        else [suffix])
+            for sfx in suffixes:
+                found.append((f"{label}{sfx}", time_ratio(pairs, workload, sfx, peer)))
+        elif kind == "scaling":
+            workload, impl, threads = spec
+            found.append((label, scaling(runs, workload, impl, threads)))
+        elif kind == "counter":
+            workload, suffix, peer, counter = spec
+            found.append((label, counter_ratio(pairs, workload, suffix, peer, counter)))
+        for name, value in found:
+            if value is None:
+                continue
+            met = value <= bound if op == "<=" else value >= bound
+            verdicts.append([name, f"{value:.2f}", f"{op} {bound}", "met" if met else "NOT MET"])
+    if verdicts:
+        print("\ntargets:", file=out)
+        print_table(["target", "value", "bound", "verdict"], verdicts, out)
 
     errors = [(n, r["error"]) for n, r in runs.items() if r["error"]]
     if errors:

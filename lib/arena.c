@@ -29,6 +29,7 @@ static size_t empty_count;             /* arena lock */
 static size_t arenas_mapped, arenas_peak, pools_taken; /* arena lock */
 static size_t bytes_returned;          /* arena lock */
 static size_t dirty_pools, bytes_purged; /* arena lock */
+static weft_arena *all_head;            /* arena lock */
 
 static void list_push(weft_arena **head, weft_arena *a)
 {
@@ -83,6 +84,11 @@ static weft_arena *new_arena_locked(void)
     /* Fresh anonymous memory is zero: every pool header starts as free. */
     a->free_mask = ALL_POOLS_FREE;
     a->nfree = POOLS_USABLE;
+    a->all_prev = NULL;
+    a->all_next = all_head;
+    if (all_head)
+        all_head->all_prev = a;
+    all_head = a;
     _weft_arena_map_set(a, true);
     if (++arenas_mapped > arenas_peak)
         arenas_peak = arenas_mapped;
@@ -92,6 +98,12 @@ static weft_arena *new_arena_locked(void)
 static void unmap_arena_locked(weft_arena *a)
 {
     dirty_pools -= (size_t)__builtin_popcountll(a->dirty_mask);
+    if (a->all_prev)
+        a->all_prev->all_next = a->all_next;
+    else
+        all_head = a->all_next;
+    if (a->all_next)
+        a->all_next->all_prev = a->all_prev;
     _weft_arena_map_set(a, false);
     _weft_block_unpoison(a, WEFT_ARENA_SIZE); /* the next mapping here starts clean */
     munmap(a, WEFT_ARENA_SIZE);
@@ -166,9 +178,10 @@ void _weft_arena_release_pool(weft_pool *pool)
     weft_arena *a = (weft_arena *)_weft_arena_base_of(pool);
     unsigned index = (unsigned)(pool - a->pools);
     WEFT_ASSERT(index >= WEFT_FIRST_POOL);
+    /* Under the lock: the collector reads these while walking the arenas. */
+    pthread_mutex_lock(&arena_lock);
     pool->cls = 0;
     pool->list = WEFT_LIST_NONE;
-    pthread_mutex_lock(&arena_lock);
     WEFT_ASSERT(!(a->free_mask & ((uint64_t)1 << index)));
     a->free_mask |= (uint64_t)1 << index;
     a->dirty_mask |= (uint64_t)1 << index;
@@ -188,6 +201,16 @@ void _weft_arena_release_pool(weft_pool *pool)
     }
     if (dirty_pools > WEFT_DIRTY_POOLS_MAX)
         purge_dirty_locked();
+    pthread_mutex_unlock(&arena_lock);
+}
+
+void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg)
+{
+    pthread_mutex_lock(&arena_lock);
+    for (weft_arena *a = all_head; a; a = a->all_next)
+        for (unsigned i = WEFT_FIRST_POOL; i < WEFT_POOLS_PER_ARENA; i++)
+            if (!(a->free_mask & ((uint64_t)1 << i)))
+                fn(&a->pools[i], arg);
     pthread_mutex_unlock(&arena_lock);
 }
 

@@ -22,11 +22,15 @@
 typedef struct weft_arena {
     weft_pool pools[WEFT_POOLS_PER_ARENA]; /* [0] unused: this header lives there */
     WEFT_ATOMIC(struct weft_heap *) owners[WEFT_POOLS_PER_ARENA]; /* pool.h: _weft_pool_owner */
+    /* The collector's side table of each pool for the current collection
+     * (gc_heap.c); set and cleared with the world stopped. */
+    void *gc_scratch[WEFT_POOLS_PER_ARENA];
     /* All below: arena lock. */
     uint64_t free_mask;                    /* bit i set: pool i is free */
     uint64_t dirty_mask;                   /* free pools whose pages may be resident */
     unsigned nfree;                        /* popcount(free_mask) */
     struct weft_arena *next, *prev;        /* on the usable or the empty list */
+    struct weft_arena *all_next, *all_prev; /* every mapped arena */
     bool on_empty_list;
 } weft_arena;
 
@@ -38,6 +42,10 @@ _Static_assert(offsetof(weft_arena, owners) == WEFT_ARENA_OWNERS_OFFSET, "owners
 weft_pool *_weft_arena_take_pool(void);
 /* Give pools back; their blocks must all be free. */
 void _weft_arena_release_pool(weft_pool *pool);
+
+/* Call fn for every pool of every mapped arena, arena lock held (fn must not
+ * allocate from weft or take the arena lock). */
+void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg);
 
 typedef struct weft_arena_stats {
     size_t mapped, peak, empty_kept, pools_taken, bytes_returned, bytes_purged;

@@ -16,6 +16,7 @@
  */
 #include "domain.h"
 #include "error.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -66,11 +67,18 @@ static unsigned char *user_of(debug_header *h)
 __attribute__((noreturn)) static void report(const char *what, const void *p, const debug_header *h,
                                              const char *detail)
 {
+    /* Where the block was allocated, when tracing is on: whole lines, sized
+     * so that _weft_fatal's message keeps the text above. */
+    char where[640];
+    size_t n = _weft_trace_format_block(p, where + 1, sizeof where - 1);
+    where[0] = n ? '\n' : 0;
+    if (n && where[n] == '\n')
+        where[n] = 0; /* _weft_fatal ends the message */
     if (h)
-        _weft_fatal("debug allocator: %s: block %p of %zu bytes (domain %s, allocation #%llu)%s",
+        _weft_fatal("debug allocator: %s: block %p of %zu bytes (domain %s, allocation #%llu)%s%s",
                     what, p, (size_t)h->size, _weft_domain_name((weft_domain)h->domain),
-                    (unsigned long long)h->serial, detail);
-    _weft_fatal("debug allocator: %s: block %p (size unknown)%s", what, p, detail);
+                    (unsigned long long)h->serial, detail, where);
+    _weft_fatal("debug allocator: %s: block %p (size unknown)%s%s", what, p, detail, where);
 }
 
 static size_t first_changed(const unsigned char *bytes, size_t n, unsigned char expect)

@@ -54,9 +54,11 @@ static void *heap_realloc(unsigned kind, void *ptr, size_t size)
     return q;
 }
 
-/* The obj domain allocates from OBJ pools (pool.h explains why objects get
- * pools of their own); raw and mem from MEM pools. */
-#define DOMAIN_KIND(d) ((d) == WEFT_DOMAIN_OBJ ? WEFT_KIND_OBJ : WEFT_KIND_MEM)
+/* Every public domain call allocates from MEM pools; only objects made by
+ * weft_new go to OBJ pools (_weft_domain_object_alloc; pool.h explains why
+ * objects get pools of their own). The obj domain remains a separate domain
+ * for hooks and the debug allocator's domain checks. */
+#define DOMAIN_KIND(d) WEFT_KIND_MEM
 /* The default allocator's ctx is its pool kind. */
 #define CTX_KIND(ctx) ((unsigned)(uintptr_t)(ctx))
 
@@ -111,7 +113,7 @@ const weft_allocator _weft_system_allocator = {
 static weft_allocator domains[WEFT_DOMAIN_COUNT] = {
     {(void *)(uintptr_t)WEFT_KIND_MEM, default_malloc, default_calloc, default_realloc, default_free},
     {(void *)(uintptr_t)WEFT_KIND_MEM, default_malloc, default_calloc, default_realloc, default_free},
-    {(void *)(uintptr_t)WEFT_KIND_OBJ, default_malloc, default_calloc, default_realloc, default_free},
+    {(void *)(uintptr_t)WEFT_KIND_MEM, default_malloc, default_calloc, default_realloc, default_free},
 };
 
 const char *_weft_domain_name(weft_domain domain)
@@ -216,10 +218,14 @@ static void *hook_result(void *p, weft_domain d, size_t size)
     return p;
 }
 
-static void *traced(unsigned flags, void *p, size_t size, weft_domain d)
+/* Always inlined, so that the return address is the slow dispatch's own: the
+ * caller of the public entry point, which tail-calls the dispatch (the tracer
+ * then needs no unwinding for one frame; it checks that the address is not
+ * weft's before it trusts it). */
+WEFT_INLINE void *traced(unsigned flags, void *p, size_t size, weft_domain d)
 {
     if ((flags & WEFT_AF_TRACE) && p)
-        _weft_trace_on_alloc(p, size, d);
+        _weft_trace_on_alloc_at(p, size, d, __builtin_return_address(0));
     return p;
 }
 
@@ -262,14 +268,16 @@ static void *realloc_slow(weft_domain d, void *ptr, size_t size)
     if (inject_failure(flags, d, size))
         return NULL;
     /* The old block's trace goes first: once realloc returns, its address
-     * may already be reused by another thread. On failure it is put back. */
+     * may already be reused by another thread. On failure it is put back as it
+     * was (size and traceback). */
+    weft_trace_taken taken = {.traceback = NULL};
     if ((flags & WEFT_AF_TRACE) && ptr)
-        _weft_trace_on_free(ptr, d);
+        _weft_trace_on_realloc_begin(ptr, d, &taken);
     void *q = (flags & WEFT_AF_HOOKED)
                   ? hook_result(domains[d].realloc(domains[d].ctx, ptr, size), d, size)
                   : heap_realloc(DOMAIN_KIND(d), ptr, size);
     if ((flags & WEFT_AF_TRACE) && !q && ptr)
-        _weft_trace_on_alloc(ptr, weft_usable_size(ptr), d);
+        _weft_trace_on_realloc_failed(ptr, &taken);
     return traced(flags, q, size, d);
 }
 
@@ -323,6 +331,23 @@ WEFT_API void *weft_malloc(size_t size) __attribute__((alias("weft_mem_malloc"))
 WEFT_API void *weft_calloc(size_t nelem, size_t elsize) __attribute__((alias("weft_mem_calloc")));
 WEFT_API void *weft_realloc(void *ptr, size_t size) __attribute__((alias("weft_mem_realloc")));
 WEFT_API void weft_free(void *ptr) __attribute__((alias("weft_mem_free")));
+
+void *_weft_domain_object_alloc(size_t size)
+{
+    unsigned flags = dispatch_flags();
+    if (inject_failure(flags, WEFT_DOMAIN_OBJ, size))
+        return NULL;
+    void *p;
+    if (flags & WEFT_AF_HOOKED) {
+        weft_allocator *a = &domains[WEFT_DOMAIN_OBJ];
+        p = hook_result(a->calloc(a->ctx, 1, size), WEFT_DOMAIN_OBJ, size);
+    } else {
+        p = _weft_heap_alloc_obj(size);
+        if (p)
+            memset(p, 0, size);
+    }
+    return traced(flags, p, size, WEFT_DOMAIN_OBJ);
+}
 
 size_t weft_usable_size(const void *ptr)
 {

@@ -38,6 +38,9 @@ const char *_weft_domain_name(weft_domain domain);
 int _weft_domain_set_allocator(weft_domain domain, const weft_allocator *a);
 void _weft_domain_get_allocator(weft_domain domain, weft_allocator *out);
 void _weft_debug_hooks_install(void);
+/* Zeroed memory for a new object (object.c): an object pool block, or the
+ * obj domain's hook when it has one. Fault injection and tracing apply. */
+void *_weft_domain_object_alloc(size_t size);
 /* Does the domain use weft's own allocator (no hook)? */
 bool _weft_domain_is_default(weft_domain domain);
 /* Is this the debug allocator's malloc hook (so setup is idempotent)? */

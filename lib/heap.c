@@ -216,8 +216,36 @@ static void process_pending(weft_heap *h)
 
 /* ---------------------------------------------------------------- allocation slow path */
 
+/* An OBJ pool that allocates again holds young objects: it joins the list the
+ * next young collection walks. */
+static void make_young(weft_heap *h, weft_pool *pool)
+{
+    if (pool->gc_age == 0)
+        return;
+    if (h->nyoung == h->cap_young) {
+        size_t cap = h->cap_young ? h->cap_young * 2 : 64;
+        weft_pool **grown = realloc(h->young, cap * sizeof *grown);
+        if (!grown)
+            return; /* stays old: a later full collection still sees it */
+        h->young = grown;
+        h->cap_young = cap;
+    }
+    h->young[h->nyoung++] = pool;
+    pool->gc_age = 0;
+}
+
+void _weft_heap_relist_young(weft_pool *pool)
+{
+    weft_heap *h = weft_load_relaxed(_weft_pool_owner(pool));
+    pool->gc_age = 1;
+    if (h) /* else abandoned: treated as old until a heap adopts it */
+        make_young(h, pool);
+}
+
 static void make_current(weft_heap *h, weft_pool *pool)
 {
+    if (pool->kind == WEFT_KIND_OBJ)
+        make_young(h, pool);
     h->current[pool->kind][pool->cls] = pool;
     pool->list = WEFT_LIST_CURRENT;
 }
@@ -425,6 +453,25 @@ void _weft_heap_release(weft_heap *h)
     pthread_mutex_lock(&registry_lock);
     h->in_use = false;
     pthread_mutex_unlock(&registry_lock);
+}
+
+typedef struct young_visit {
+    void (*fn)(weft_pool *pool, void *arg);
+    void *arg;
+} young_visit;
+
+static void take_young_of(weft_heap *h, void *arg)
+{
+    young_visit *v = arg;
+    for (size_t i = 0; i < h->nyoung; i++)
+        v->fn(h->young[i], v->arg);
+    h->nyoung = 0;
+}
+
+void _weft_heap_take_young(void (*fn)(weft_pool *pool, void *arg), void *arg)
+{
+    young_visit v = {fn, arg};
+    _weft_heap_for_each(take_young_of, &v);
 }
 
 void weft_heap_trim(void)

@@ -33,6 +33,12 @@ typedef struct weft_heap {
      * without a grace period: block boundaries do not move). */
     weft_pool *obj_spare[WEFT_NCLASSES + 1];
     unsigned empty_kept[WEFT_KINDS]; /* pools with kept_empty set */
+    /* OBJ pools this heap made young (gc_age 0) since the last collection:
+     * pushed by the owner on its allocation slow path, read and reset by the
+     * collector with the world stopped. Entries may be stale or repeated (a
+     * pool may have moved on); the collector checks each. */
+    weft_pool **young;
+    size_t nyoung, cap_young;
 
     /* Pools moved FULL->PENDING by remote freers (pool.h), pushed by them with
      * a release CAS, taken all at once by the owner with an acquire exchange. */
@@ -66,6 +72,10 @@ void _weft_heap_push_pending(weft_heap *h, weft_pool *pool);
 void _weft_heap_release(weft_heap *h);
 /* Return the calling thread's cached and empty pools to the arenas. */
 void _weft_heap_trim(weft_heap *h);
+/* The collector, world stopped: every heap's young pools, then reset. */
+void _weft_heap_take_young(void (*fn)(weft_pool *pool, void *arg), void *arg);
+/* World stopped: keep a walked pool young, on its owner's list. */
+void _weft_heap_relist_young(weft_pool *pool);
 /* Visit every heap ever created (statistics); the registry lock is held. */
 void _weft_heap_for_each(void (*fn)(weft_heap *h, void *arg), void *arg);
 

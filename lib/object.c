@@ -19,13 +19,16 @@
 #include "threads/thread.h"
 #include "threads/qsbr.h"
 #include "arena.h"
+#include "heap.h"
 #include "domain.h"
 #include "pool.h"
+#include "gc_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <weft/mem.h>
 #include <weft/runtime.h>
+#include <weft/gc.h>
 
 /* ---------------------------------------------------------------- misuse */
 
@@ -55,6 +58,22 @@ void _weft_refcount_underflow(const weft_object *o, const char *where)
 
 /* ---------------------------------------------------------------- creation */
 
+/* Zeroed memory for an object: weft's object pools, unless the obj domain is
+ * hooked (then the hook, e.g. the debug allocator, serves objects too). The
+ * public weft_obj_* calls allocate plain memory, never in object pools, so
+ * that every block of an object pool is an object (the collector relies on
+ * it). */
+static void *_weft_object_alloc(size_t size)
+{
+    if (WEFT_LIKELY(weft_load_relaxed(&_weft_alloc_flags) == 0)) {
+        void *p = _weft_heap_alloc_obj(size);
+        if (p)
+            memset(p, 0, size);
+        return p;
+    }
+    return _weft_domain_object_alloc(size);
+}
+
 static weft_object *new_object(const weft_type *type, size_t size)
 {
     weft_thread *t = _weft_tls_thread;
@@ -76,7 +95,7 @@ static weft_object *new_object(const weft_type *type, size_t size)
         _weft_safepoint_slow(t);
     if (WEFT_UNLIKELY(_weft_pool_retired_pending()))
         _weft_qsbr_flush_retired_pools();
-    weft_object *o = weft_obj_calloc(1, size);
+    weft_object *o = _weft_object_alloc(size);
     if (!o)
         return NULL;
     weft_store_relaxed(&o->owner, t->index);
@@ -84,7 +103,17 @@ static weft_object *new_object(const weft_type *type, size_t size)
     weft_store_relaxed(&o->ref_shared, 0);
     weft_store_relaxed(&o->flags, (type->flags & WEFT_TYPE_GC) ? WEFT_OBJ_GC_TRACKED : 0);
     o->type = type;
+    /* The collector finds objects by walking the object pools; an object
+     * outside them (too large, or allocated by a hook) is registered. */
+    if ((type->flags & WEFT_TYPE_GC) &&
+        (size > WEFT_SMALL_MAX || !_weft_domain_is_default(WEFT_DOMAIN_OBJ)) &&
+        _weft_gc_register(o) != 0) {
+        weft_obj_free(o);
+        return NULL;
+    }
     weft_counter_add_owner(&t->xcreated, 1);
+    if (type->flags & WEFT_TYPE_GC)
+        _weft_gc_young_add(1);
     return o;
 }
 
@@ -245,8 +274,23 @@ int weft_try_incref(weft_object *o)
 
 /* ---------------------------------------------------------------- deallocation */
 
+void _weft_object_untrack_dying(weft_object *o)
+{
+    /* Nobody else references a dying object: a plain load and store. */
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if (flags & WEFT_OBJ_GC_TRACKED) {
+        weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
+        _weft_gc_young_add(-1);
+    }
+}
+
 void _weft_object_free_memory(weft_object *o)
 {
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if (flags & WEFT_OBJ_GC_REGISTERED)
+        _weft_gc_unregister(o);
+    if (flags & WEFT_OBJ_FROZEN)
+        _weft_gc_frozen_died();
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
     /* A large object (outside the pools) is freed after a grace period, for
      * the same reason object pools are retired only after one. */
@@ -274,7 +318,10 @@ static bool run_finalizer(weft_thread *t, weft_object *o)
         return false;
     }
     /* Another reference exists (or the object sits in our merge queue, whose
-     * merge will free it if this was the last): drop ours normally. */
+     * merge will free it if this was the last): it lives on, tracked again
+     * if its type is a GC type; drop our reference normally. */
+    if (o->type->flags & WEFT_TYPE_GC)
+        weft_gc_track(o);
     weft_decref(o);
     return true;
 }
@@ -296,6 +343,7 @@ static void dealloc_one(weft_thread *t, weft_object *o)
 void _weft_dealloc(weft_object *o)
 {
     weft_thread *t = _weft_thread_current_or_die("deallocation", o);
+    _weft_object_untrack_dying(o);
     if (t->dealloc_depth >= WEFT_DEALLOC_DEPTH_MAX &&
         _weft_objstack_push(&t->dealloc_pending, o))
         return; /* the outermost dealloc on this thread will get to it */

@@ -21,9 +21,19 @@ void _weft_dealloc(weft_object *o);
 __attribute__((noreturn)) void _weft_refcount_underflow(const weft_object *o, const char *where);
 const char *_weft_type_name(const weft_object *o);
 
+/* The object is dying (count zero): the collector must no longer see it. */
+void _weft_object_untrack_dying(weft_object *o);
+
 /* Weak references (weakref.c): clear every weakref to a dying object and run
  * the callbacks of those that survive. */
 void _weft_weakref_clear_referent(weft_object *o);
+/* World stopped, o is garbage: clear its weakrefs; those that are not garbage
+ * themselves and have a callback are set aside for ... */
+void _weft_weakref_clear_for_gc(weft_object *o);
+/* ... this, called once the world has resumed. */
+void _weft_weakref_run_gc_callbacks(void);
+void _weft_gc_frozen_died(void);
+void _weft_gc_release_garbage(void);
 /* Objects whose memory the runtime allocated (weft_new): freed with this. */
 void _weft_object_free_memory(weft_object *o);
 

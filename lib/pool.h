@@ -106,6 +106,10 @@ typedef struct weft_pool {
     uint8_t list;      /* enum weft_pool_where */
     uint8_t kind;      /* enum weft_pool_kind */
     uint8_t kept_empty; /* on its heap's partial list, empty, counted in empty_kept */
+    /* Collector (OBJ pools): 0 if the pool allocated since the last collection
+     * (its objects are young), else 1 or 2. Set to 0 by the owner when the
+     * pool becomes current; aged by the collector with the world stopped. */
+    uint8_t gc_age;
     struct weft_pool *next, *prev; /* links of that list */
 
     /* Link on the owner's pending stack; written by the remote freer that moved

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "object_internal.h"
 #include "threads/thread.h"
+#include "gc_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ static void builtins_init(void)
     _weft_small_ints_init();
     _weft_str_init();
     _weft_weakref_init();
+    _weft_gc_init();
 }
 
 int weft_is_initialized(void)
@@ -80,6 +82,11 @@ int weft_init(const weft_config *config)
         weft_store_release(&initialized, 0);
         return -1;
     }
+    if (active_config.gc_thread && _weft_gc_thread_start() != 0) {
+        weft_thread_detach();
+        weft_store_release(&initialized, 0);
+        return -1;
+    }
     return 0;
 }
 
@@ -98,10 +105,18 @@ long weft_shutdown(void)
         _weft_set_error(WEFT_ESTATE, "weft_shutdown: the calling thread is not attached");
         return -1;
     }
+    _weft_gc_thread_stop();
     unsigned others = _weft_thread_attached_count() - 1;
     if (others) {
+        if (active_config.gc_thread)
+            _weft_gc_thread_start();
         _weft_set_error(WEFT_ESTATE, "weft_shutdown: %u other thread(s) still attached", others);
         return -1;
+    }
+    /* Collect everything collectable: kept garbage becomes collectable once
+     * released, and a collection's finalizers may free more. */
+    _weft_gc_release_garbage();
+    for (int i = 0; i < 4 && weft_gc_collect(2) > 0; i++) {
     }
     weft_thread_detach();
     /* Deferred frees (old container storage) are done before counting. */

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "object_internal.h"
 #include "objstack.h"
+#include "gc_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -223,6 +224,45 @@ void _weft_weakref_clear_referent(weft_object *o)
     pthread_mutex_unlock(lock);
     weft_weakref *r;
     while ((r = _weft_objstack_pop(&callbacks)) != NULL) {
+        r->callback(&r->ob, r->callback_arg);
+        weft_decref(&r->ob);
+    }
+}
+
+/* Callbacks of weakrefs to garbage, set aside while the world is stopped and
+ * run by the collector afterwards. Only the collecting thread touches it
+ * (collections are serialised by the stop-the-world requester lock). */
+static weft_objstack gc_callbacks;
+
+void _weft_weakref_clear_for_gc(weft_object *o)
+{
+    pthread_mutex_t *lock = stripe_of(o);
+    pthread_mutex_lock(lock);
+    weakref_entry *e = lookup_locked(o);
+    if (e) {
+        for (weft_weakref *r = e->head, *next; r; r = next) {
+            next = r->next;
+            r->next = r->prev = NULL;
+            weft_store_release(&r->referent, NULL);
+            /* A weakref that is garbage itself gets no callback (CPython's
+             * rule): it will die with the rest. */
+            gc_slot *slot = _weft_gc_slot_of(&r->ob);
+            bool garbage = slot && slot->state == GC_SLOT_CANDIDATE;
+            if (r->callback && !garbage && weft_try_incref(&r->ob) &&
+                !_weft_objstack_push(&gc_callbacks, r))
+                weft_decref(&r->ob);
+        }
+        e->head = NULL;
+        remove_entry_locked(e);
+    }
+    atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_WEAKREFS, memory_order_relaxed);
+    pthread_mutex_unlock(lock);
+}
+
+void _weft_weakref_run_gc_callbacks(void)
+{
+    weft_weakref *r;
+    while ((r = _weft_objstack_pop(&gc_callbacks)) != NULL) {
         r->callback(&r->ob, r->callback_arg);
         weft_decref(&r->ob);
     }

@@ -13,7 +13,7 @@ static atomic_int phase;
 static void wait_phase(int p)
 {
     while (atomic_load(&phase) < p)
-        sched_yield();
+        weft_test_yield();
 }
 
 static long deaths_in(long lo, long hi)
@@ -40,6 +40,11 @@ static void *drop_all(void *arg)
 
 static void test_handoff(void)
 {
+    /* This thread must not pass a safepoint (which merges) until the check
+     * below, so it joins without a blocking region: nothing may stop the
+     * world meanwhile. */
+    weft_gc_collect(0);
+    weft_gc_disable();
     atomic_store(&phase, 0);
     for (int i = 0; i < N; i++)
         objs[i] = node_new(i, NULL);
@@ -51,6 +56,7 @@ static void test_handoff(void)
     CHECK_EQ_INT(deaths_in(0, N), 0);
     weft_safepoint();
     CHECK_EQ_INT(deaths_in(0, N), N);
+    weft_gc_enable();
 }
 
 /* 2. An owner that detaches while others still hold references: the objects
@@ -71,7 +77,7 @@ static void test_owner_detaches(void)
 {
     pthread_t t;
     pthread_create(&t, NULL, create_then_detach, NULL);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     CHECK_EQ_INT(deaths_in(N, 2 * N), 0);
     for (int i = 0; i < N; i++)
         weft_decref(objs[i]);
@@ -119,7 +125,7 @@ static void test_blocked_owner(void)
      * then the first objects wait for its merge there, which it does before
      * blocking. Either way all are dead before it wakes. */
     for (int spin = 0; deaths < N && spin < 1000; spin++) {
-        sched_yield();
+        weft_test_yield();
         deaths = deaths_in(2 * N, 3 * N);
     }
     CHECK_EQ_INT(deaths, N);
@@ -127,7 +133,7 @@ static void test_blocked_owner(void)
     wake = 1;
     pthread_cond_signal(&sleep_cond);
     pthread_mutex_unlock(&sleep_lock);
-    pthread_join(t, NULL);
+    weft_test_join(t);
 }
 
 /* 4. Two threads hammer one object owned by one of them. */
@@ -161,7 +167,7 @@ static void test_hammer(void)
     pthread_create(&t, NULL, hammer, (void *)1);
     atomic_store(&phase, 3);
     hammer(NULL);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     weft_safepoint();
     CHECK_EQ_INT(weft_refcount(shared_obj), 1);
     CHECK_EQ_INT(node_deaths[3 * N], 0);
@@ -197,9 +203,9 @@ static void test_index_reuse(void)
     } box = {0};
     pthread_t t;
     pthread_create(&t, NULL, make_one, &box);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     pthread_create(&t, NULL, drop_inherited, &box);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     CHECK_EQ_INT(box.creator, box.dropper); /* same index reused */
     CHECK_EQ_INT(node_deaths[3 * N + 1], 1);
 }

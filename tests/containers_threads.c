@@ -98,9 +98,9 @@ static void test_list(void)
     for (long i = 0; i < READERS; i++)
         pthread_create(&r[i], NULL, list_reader, (void *)(i + 1));
     for (int i = 0; i < WRITERS; i++)
-        pthread_join(w[i], NULL);
+        weft_test_join(w[i]);
     for (int i = 0; i < READERS; i++)
-        pthread_join(r[i], NULL);
+        weft_test_join(r[i]);
     /* Exact final state: every id exactly once. */
     CHECK_EQ_INT(weft_list_len(shared_list), WRITERS * PER_WRITER);
     static unsigned char seen[WRITERS * PER_WRITER];
@@ -194,9 +194,9 @@ static void test_dict(void)
     for (long i = 0; i < READERS; i++)
         pthread_create(&r[i], NULL, dict_reader, (void *)(i + 1));
     for (int i = 0; i < WRITERS; i++)
-        pthread_join(w[i], NULL);
+        weft_test_join(w[i]);
     for (int i = 0; i < READERS; i++)
-        pthread_join(r[i], NULL);
+        weft_test_join(r[i]);
     /* Exact final state: every key present with its last wave's value. */
     CHECK_EQ_INT(weft_dict_len(shared_dict), WRITERS * PER_WRITER);
     int wrong = 0;

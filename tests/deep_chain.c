@@ -4,8 +4,15 @@
 #include "objtest.h"
 #include <pthread.h>
 
+/* 10 million in the plain build, as the issue asks; a million (still far
+ * past what a 256 KiB stack could recurse through) under the sanitizers,
+ * which run ten to twenty times slower. */
 #ifndef CHAIN
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+#define CHAIN 1000000L
+#else
 #define CHAIN 10000000L
+#endif
 #endif
 
 static void *build_and_drop(void *arg)
@@ -38,7 +45,7 @@ int main(void)
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_t t;
     REQUIRE(pthread_create(&t, &attr, build_and_drop, NULL) == 0);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     CHECK_EQ_INT(atomic_load(&node_dead_total), CHAIN / 10);
     weft_heap_stats st;
     weft_heap_get_stats(&st);

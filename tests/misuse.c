@@ -27,7 +27,12 @@ static void *decref_other_thread(void *arg)
 
 static void underflow_shared(void *arg)
 {
-    weft_init(NULL);
+    /* No collector thread and a plain join: the owner merges exactly at the
+     * safepoint below, not earlier (a blocking region would merge). */
+    weft_config config;
+    weft_config_default(&config);
+    config.gc_thread = 0;
+    weft_init(&config);
     weft_object *o = node_new(1, NULL);
     /* Another thread releases a reference it never had, twice: the owner's
      * merge finds local 1 + shared -2. */

@@ -117,7 +117,7 @@ int main(void)
     } res = {(weft_object *)1, 0};
     pthread_t th;
     pthread_create(&th, NULL, unattached_new, &res);
-    pthread_join(th, NULL);
+    weft_test_join(th);
     CHECK(res.o == NULL);
     CHECK_EQ_INT(res.err, WEFT_ESTATE);
 

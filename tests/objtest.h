@@ -2,8 +2,29 @@
 #ifndef WEFT_TESTS_OBJTEST_H
 #define WEFT_TESTS_OBJTEST_H
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <weft/weft.h>
+
+/* An attached thread must reach safepoints or wait inside a blocking region
+ * (a stop of the world waits for it otherwise): joins and spin-waits in the
+ * tests go through these. */
+static inline void weft_test_join(pthread_t t)
+{
+    int attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    pthread_join(t, NULL);
+    if (attached)
+        weft_blocking_end();
+}
+
+static inline void weft_test_yield(void)
+{
+    weft_safepoint();
+    sched_yield();
+}
 
 typedef struct node {
     weft_object ob;

@@ -1,6 +1,7 @@
 /* Interning is safe under threads: every content gets one canonical string,
  * whichever thread gets there first. */
 #include "check.h"
+#include "objtest.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <weft/weft.h>
@@ -32,7 +33,7 @@ int main(void)
     for (long i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, intern_all, (void *)i);
     for (int i = 0; i < THREADS; i++)
-        pthread_join(t[i], NULL);
+        weft_test_join(t[i]);
     int disagree = 0, bad = 0;
     for (int w = 0; w < WORDS; w++) {
         char buf[32];

@@ -33,8 +33,9 @@ static bool merging_for(weft_thread *t)
     return false;
 }
 
-/* Merge one object's counts into ref_shared and give up ownership. */
-static void merge_object(weft_object *o)
+/* Merge one object's counts into ref_shared and give up ownership. Returns
+ * true if the total is zero (the caller frees it). */
+static bool merge_counts(weft_object *o)
 {
     int64_t local = (int64_t)weft_load_relaxed(&o->ref_local);
     int32_t shared = weft_load_relaxed(&o->ref_shared), merged;
@@ -45,14 +46,19 @@ static void merge_object(weft_object *o)
             _weft_refcount_underflow(o, "merge");
         if (total > WEFT_SHARED_COUNT_MAX) {
             weft_set_immortal(o);
-            return;
+            return false;
         }
         merged = (int32_t)(total << WEFT_SHARED_SHIFT) | WEFT_SHARED_MERGED;
         /* Ownership is given up before the merged count is published. */
         weft_store_relaxed(&o->owner, 0);
         weft_store_relaxed(&o->ref_local, 0);
     } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
-    if (total == 0)
+    return total == 0;
+}
+
+static void merge_object(weft_object *o)
+{
+    if (merge_counts(o))
         _weft_dealloc(o);
 }
 
@@ -127,4 +133,28 @@ void _weft_brc_merge_if_detached(weft_thread *t)
     pthread_mutex_unlock(&t->lock);
     if (work)
         drain(t, true);
+}
+
+void _weft_brc_merge_all_world_stopped(weft_objstack *dead)
+{
+    /* Every owner is parked or suspended: their local counts are stable. The
+     * dead cannot be freed now (a dealloc may run user code): they are
+     * untracked, so the collection skips them, and freed after the world
+     * resumes. */
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++) {
+        weft_thread *t = _weft_thread_record(i);
+        weft_objstack batch = {NULL};
+        pthread_mutex_lock(&t->lock);
+        _weft_objstack_take(&batch, &t->merge_queue);
+        atomic_fetch_and_explicit(&t->xbreaker, ~WEFT_BREAK_MERGE, memory_order_relaxed);
+        pthread_mutex_unlock(&t->lock);
+        weft_object *o;
+        while ((o = _weft_objstack_pop(&batch)) != NULL)
+            if (merge_counts(o)) {
+                _weft_object_untrack_dying(o);
+                if (!_weft_objstack_push(dead, o))
+                    _weft_fatal("out of memory setting aside a dead object during a collection");
+            }
+    }
 }

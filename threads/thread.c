@@ -9,6 +9,7 @@
 #include "thread.h"
 #include "error.h"
 #include "qsbr.h"
+#include "stw.h"
 #include "heap.h"
 #include "pool.h"
 
@@ -29,7 +30,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static WEFT_ATOMIC(weft_thread *) record_chunks[TOP_SIZE]; /* published once each */
 static WEFT_ATOMIC(uint32_t) index_limit;                 /* indices < limit exist */
 static CDS_LIST_HEAD(attached_list);                     /* registry lock */
-static unsigned attached_count;                          /* registry lock */
+static WEFT_ATOMIC(unsigned) attached_count;             /* changed under the registry lock */
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -126,7 +127,7 @@ int weft_thread_attach(void)
     }
     t->in_use = true;
     cds_list_add(&t->attached, &attached_list);
-    attached_count++;
+    weft_fetch_add_relaxed(&attached_count, 1);
     pthread_mutex_unlock(&registry_lock);
 
     pthread_mutex_lock(&t->lock);
@@ -165,8 +166,15 @@ int weft_thread_detach(void)
     _weft_qsbr_thread_unregister();
 
     /* After this store (under the lock) other threads merge on this record's
-     * behalf instead of queueing to it. */
-    pthread_mutex_lock(&t->lock);
+     * behalf instead of queueing to it; a pending stop is honoured first. */
+    for (;;) {
+        if (weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP)
+            _weft_stw_park(t);
+        pthread_mutex_lock(&t->lock);
+        if (!(weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP))
+            break;
+        pthread_mutex_unlock(&t->lock);
+    }
     weft_store_seq_cst(&t->xstate, WEFT_THREAD_DETACHED);
     pthread_mutex_unlock(&t->lock);
     /* A queuer that saw ATTACHED just before has left MERGE_PENDING and an
@@ -179,7 +187,7 @@ int weft_thread_detach(void)
     pthread_mutex_lock(&registry_lock);
     t->in_use = false;
     cds_list_del_init(&t->attached);
-    attached_count--;
+    weft_fetch_sub_relaxed(&attached_count, 1);
     pthread_mutex_unlock(&registry_lock);
     return 0;
 }
@@ -214,6 +222,8 @@ void weft_safepoint(void)
 void _weft_safepoint_slow(weft_thread *t)
 {
     unsigned work = weft_load_acquire(&t->xbreaker);
+    if (work & WEFT_BREAK_STOP)
+        _weft_stw_park(t);
     if (work & WEFT_BREAK_MERGE)
         _weft_brc_merge_own_queue(t);
 }
@@ -229,10 +239,10 @@ void weft_blocking_begin(void)
      * the lock so that a queuer either saw ATTACHED and set MERGE_PENDING
      * before we check it, or sees BLOCKED and merges for us. */
     for (;;) {
-        if (weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_MERGE)
-            _weft_brc_merge_own_queue(t);
+        if (weft_load_relaxed(&t->xbreaker))
+            _weft_safepoint_slow(t);
         pthread_mutex_lock(&t->lock);
-        if (!(weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_MERGE))
+        if (!weft_load_relaxed(&t->xbreaker))
             break;
         pthread_mutex_unlock(&t->lock);
     }
@@ -281,10 +291,19 @@ void _weft_thread_object_counts(uint64_t *created, uint64_t *freed)
 
 unsigned _weft_thread_attached_count(void)
 {
+    /* No lock: an attached caller must never wait for the registry lock,
+     * which a stop-the-world requester holds while waiting for it to park. */
+    return weft_load_relaxed(&attached_count);
+}
+
+void _weft_registry_lock(void)
+{
     pthread_mutex_lock(&registry_lock);
-    unsigned n = attached_count;
+}
+
+void _weft_registry_unlock(void)
+{
     pthread_mutex_unlock(&registry_lock);
-    return n;
 }
 
 void _weft_threads_init(void)

@@ -68,11 +68,16 @@ typedef struct weft_thread {
     weft_objstack dealloc_pending; /* the trashcan */
     unsigned dealloc_depth;
     unsigned blocking_depth;
+    long gc_young_local; /* tracked allocations minus frees not yet published */
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
     /* Counted by whichever thread frees: merged objects die anywhere. */
     WEFT_ATOMIC(uint64_t) xmerged_on_behalf;
+
+    /* Set and cleared by a stop-the-world requester (stw.c), registry lock. */
+    bool stw_parking;   /* running: asked to park */
+    bool stw_suspended; /* not running: suspend_count raised */
 
     bool in_use;                  /* registry lock: a thread holds this record */
     struct cds_list_head attached; /* registry lock: on the list of held records */
@@ -91,6 +96,9 @@ weft_thread *_weft_thread_current_or_die(const char *what, const weft_object *o)
 /* Objects queued to their owner (brc.c). */
 void _weft_brc_queue(weft_object *o);
 void _weft_brc_merge_own_queue(weft_thread *t);
+/* With the world stopped: merge every thread's queue; objects found dead are
+ * pushed on `dead` to be freed after the world resumes. */
+void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
 /* Merge what is left in the queue of a record that is no longer ATTACHED. */
 void _weft_brc_merge_if_detached(weft_thread *t);
 
@@ -103,5 +111,8 @@ unsigned _weft_thread_attached_count(void);
 
 /* Reset the registry at weft_init (no thread may be attached). */
 void _weft_threads_init(void);
+/* Held by a stop-the-world requester for the whole stop. */
+void _weft_registry_lock(void);
+void _weft_registry_unlock(void);
 
 #endif

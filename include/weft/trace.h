@@ -18,7 +18,10 @@
  * Frames are turned into file, line and function at snapshot and format time
  * only, from the DWARF debug information of the program and its libraries
  * (libdw): build with -g for lines. Without it a frame shows the function from
- * the symbol table and, as its file, the path of its module.
+ * the symbol table and, as its file, the path of its module. Calls that the
+ * compiler inlined are shown as frames of their own (the inline body's line,
+ * then the line that called it), so that a traceback reads the same whatever
+ * the optimization level; the limit of nframes applies to the frames shown.
  *
  * Every function may be called from any thread, attached to weft or not.
  * Functions that fail return NULL or -1 and set weft_error(). The strings in
@@ -70,7 +73,9 @@ typedef struct weft_trace_frame {
                              path; "<unknown>" when not even that is known */
     const char *function; /* NULL when unknown */
     unsigned lineno;      /* 0 when unknown (and in weft_trace_stats grouped by file) */
-    const void *address;  /* the return address this frame was made from */
+    const void *address;  /* the return address this frame was made from (the
+                             same for the frames of one address's inlined
+                             calls; NULL in statistics grouped by file) */
 } weft_trace_frame;
 
 typedef struct weft_traceback {

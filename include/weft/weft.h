@@ -12,7 +12,9 @@
 #include <weft/str.h>
 #include <weft/tuple.h>
 #include <weft/weakref.h>
+#include <weft/trace.h>
 #include <weft/list.h>
 #include <weft/dict.h>
+#include <weft/gc.h>
 
 #endif

@@ -1,0 +1,689 @@
+/* lib/gc.c: the cycle collector's algorithm, statistics and API
+ * (docs/collector.md).
+ *
+ * A collection of generations 0..g:
+ *   1. stop the world; merge every queued refcount (objects found dead are
+ *      freed after the world resumes);
+ *   2. candidates: tracked, unfrozen objects of pools (and registered
+ *      objects) of age <= g; scratch refs = true count;
+ *   3. for each reference from a candidate to a candidate, refs - 1;
+ *   4. candidates with refs > 0 are referenced from outside: they and all
+ *      they reach survive; the rest is unreachable (U);
+ *   5. U is held (one reference each) and weakrefs to it are cleared, with
+ *      the callbacks of surviving weakrefs set aside; survivors age;
+ *      the world resumes;
+ *   6. callbacks run; finalizers of U run once (PEP 442); if any ran, the
+ *      world stops again briefly and U is checked for resurrection;
+ *   7. `clear` breaks U's cycles; the holds are released and U dies.
+ * Nothing is written into an object that is not collected, except by the
+ * explicit freeze, track and untrack calls.
+ */
+#include "gc_internal.h"
+#include "error.h"
+#include "object_internal.h"
+#include "threads/stw.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <weft/weft.h>
+
+/* ---------------------------------------------------------------- state */
+
+#define PAUSE_SAMPLES 1024
+
+typedef struct gen_state {
+    uint64_t collections, collected, uncollectable;
+    uint64_t pause[PAUSE_SAMPLES], safepoint[PAUSE_SAMPLES];
+    unsigned nsamples;
+} gen_state;
+
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER; /* stats, callbacks, garbage */
+static gen_state gens[WEFT_GC_GENERATIONS];
+static unsigned debug_flags;
+static weft_object *garbage; /* a list, created on first use; gc_lock */
+
+typedef struct callback_entry {
+    weft_gc_callback cb;
+    void *arg;
+} callback_entry;
+#define MAX_CALLBACKS 16
+static callback_entry callbacks[MAX_CALLBACKS];
+static unsigned ncallbacks;
+
+static WEFT_ATOMIC(size_t) frozen_count;
+
+/* ---------------------------------------------------------------- a growable array */
+
+typedef struct objvec {
+    weft_object **items;
+    size_t n, cap;
+} objvec;
+
+static bool objvec_push(objvec *v, weft_object *o)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 1024;
+        weft_object **grown = realloc(v->items, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        v->items = grown;
+        v->cap = cap;
+    }
+    v->items[v->n++] = o;
+    return true;
+}
+
+static void objvec_free(objvec *v)
+{
+    free(v->items);
+    v->items = NULL;
+    v->n = v->cap = 0;
+}
+
+/* ---------------------------------------------------------------- trial deletion */
+
+typedef struct collection {
+    objvec candidates;
+    gc_slot **slots; /* slots[i] belongs to candidates.items[i] */
+    size_t cap_slots;
+    objvec worklist;
+    bool out_of_memory;
+} collection;
+
+static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
+{
+    collection *c = arg;
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
+        return;
+    long count = weft_refcount(o);
+    slot->refs = count > INT32_MAX ? INT32_MAX : (int32_t)count;
+    slot->state = GC_SLOT_CANDIDATE;
+    if (c->candidates.n == c->cap_slots) {
+        size_t cap = c->cap_slots ? c->cap_slots * 2 : 1024;
+        gc_slot **grown = realloc(c->slots, cap * sizeof *grown);
+        if (!grown) {
+            c->out_of_memory = true;
+            return;
+        }
+        c->slots = grown;
+        c->cap_slots = cap;
+    }
+    c->slots[c->candidates.n] = slot;
+    if (!objvec_push(&c->candidates, o))
+        c->out_of_memory = true;
+}
+
+static int visit_subtract(weft_object *child, void *arg)
+{
+    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
+    if (s && s->state == GC_SLOT_CANDIDATE)
+        s->refs--;
+    return 0;
+}
+
+static int visit_reach(weft_object *child, void *arg)
+{
+    collection *c = arg;
+    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
+    if (s && s->state == GC_SLOT_CANDIDATE) {
+        s->state = GC_SLOT_REACHABLE;
+        if (!objvec_push(&c->worklist, child))
+            c->out_of_memory = true;
+    }
+    return 0;
+}
+
+/* Steps 2-4: candidates end REACHABLE or stay CANDIDATE (unreachable). */
+static void trial_deletion(collection *c, gc_heap_walk *w)
+{
+    _weft_gc_walk_objects(w, add_candidate, c);
+    for (size_t i = 0; i < c->candidates.n; i++) {
+        weft_object *o = c->candidates.items[i];
+        o->type->traverse(o, visit_subtract, c);
+    }
+    for (size_t i = 0; i < c->candidates.n; i++) {
+        weft_object *o = c->candidates.items[i];
+        gc_slot *s = c->slots[i];
+        if (s->refs > 0 && s->state == GC_SLOT_CANDIDATE) {
+            s->state = GC_SLOT_REACHABLE;
+            if (!objvec_push(&c->worklist, o))
+                c->out_of_memory = true;
+        }
+    }
+    while (c->worklist.n) {
+        weft_object *o = c->worklist.items[--c->worklist.n];
+        o->type->traverse(o, visit_reach, c);
+    }
+}
+
+/* ---------------------------------------------------------------- resurrection check */
+
+/* A small open-addressing set of U for the second, short stop (the side
+ * tables are gone by then). */
+typedef struct uset {
+    weft_object **keys;
+    int32_t *refs;
+    uint8_t *reached;
+    size_t mask;
+} uset;
+
+static size_t uset_find(const uset *s, const weft_object *o)
+{
+    size_t i = ((uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ull & s->mask;
+    while (s->keys[i] && s->keys[i] != o)
+        i = (i + 1) & s->mask;
+    return i;
+}
+
+static int uset_visit_subtract(weft_object *child, void *arg)
+{
+    uset *s = arg;
+    size_t i = uset_find(s, child);
+    if (s->keys[i])
+        s->refs[i]--;
+    return 0;
+}
+
+typedef struct uset_walk {
+    uset *set;
+    objvec *stack;
+} uset_walk;
+
+static int uset_visit_reach(weft_object *child, void *arg)
+{
+    uset_walk *uw = arg;
+    size_t i = uset_find(uw->set, child);
+    if (uw->set->keys[i] && !uw->set->reached[i]) {
+        uw->set->reached[i] = 1;
+        objvec_push(uw->stack, child);
+    }
+    return 0;
+}
+
+/* World stopped. Removes from U (dropping our hold, after the world resumes,
+ * through `resurrected`) every object a finalizer made reachable again. */
+static void find_resurrected(objvec *u, objvec *resurrected)
+{
+    size_t size = 16;
+    while (size < u->n * 2)
+        size *= 2;
+    uset s = {calloc(size, sizeof(weft_object *)), calloc(size, sizeof(int32_t)),
+              calloc(size, 1), size - 1};
+    if (!s.keys || !s.refs || !s.reached) {
+        /* No memory: treat all of U as resurrected (safe: nothing freed). */
+        for (size_t i = 0; i < u->n; i++)
+            objvec_push(resurrected, u->items[i]);
+        u->n = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        size_t k = uset_find(&s, u->items[i]);
+        s.keys[k] = u->items[i];
+        long count = weft_refcount(u->items[i]) - 1; /* minus our hold */
+        s.refs[k] = count > INT32_MAX ? INT32_MAX : (int32_t)count;
+    }
+    for (size_t i = 0; i < u->n; i++)
+        u->items[i]->type->traverse(u->items[i], uset_visit_subtract, &s);
+    objvec stack = {0};
+    uset_walk uw = {&s, &stack};
+    for (size_t i = 0; i < u->n; i++) {
+        size_t k = uset_find(&s, u->items[i]);
+        if (s.refs[k] > 0 && !s.reached[k]) {
+            s.reached[k] = 1;
+            objvec_push(&stack, u->items[i]);
+        }
+    }
+    while (stack.n) {
+        weft_object *o = stack.items[--stack.n];
+        o->type->traverse(o, uset_visit_reach, &uw);
+    }
+    objvec_free(&stack);
+    size_t kept = 0;
+    for (size_t i = 0; i < u->n; i++) {
+        if (s.reached[uset_find(&s, u->items[i])])
+            objvec_push(resurrected, u->items[i]);
+        else
+            u->items[kept++] = u->items[i];
+    }
+    u->n = kept;
+out:
+    free(s.keys);
+    free(s.refs);
+    free(s.reached);
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+static void record_pause(int gen, const weft_stw_times *t)
+{
+    gen_state *g = &gens[gen];
+    unsigned i = g->nsamples++ % PAUSE_SAMPLES;
+    g->pause[i] = t->pause_ns;
+    g->safepoint[i] = t->safepoint_ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(const uint64_t *sorted, unsigned n, unsigned pct)
+{
+    if (n == 0)
+        return 0;
+    unsigned i = (unsigned)(((uint64_t)(n - 1) * pct + 50) / 100);
+    return sorted[i];
+}
+
+void weft_gc_get_stats(weft_gc_gen_stats out[WEFT_GC_GENERATIONS])
+{
+    pthread_mutex_lock(&gc_lock);
+    for (int g = 0; g < WEFT_GC_GENERATIONS; g++) {
+        gen_state *s = &gens[g];
+        unsigned n = s->nsamples < PAUSE_SAMPLES ? s->nsamples : PAUSE_SAMPLES;
+        uint64_t pause[PAUSE_SAMPLES], safepoint[PAUSE_SAMPLES];
+        memcpy(pause, s->pause, n * sizeof pause[0]);
+        memcpy(safepoint, s->safepoint, n * sizeof safepoint[0]);
+        qsort(pause, n, sizeof pause[0], cmp_u64);
+        qsort(safepoint, n, sizeof safepoint[0], cmp_u64);
+        out[g].collections = s->collections;
+        out[g].collected = s->collected;
+        out[g].uncollectable = s->uncollectable;
+        out[g].pause_p50_ns = percentile(pause, n, 50);
+        out[g].pause_p99_ns = percentile(pause, n, 99);
+        out[g].pause_max_ns = n ? pause[n - 1] : 0;
+        out[g].safepoint_p99_ns = percentile(safepoint, n, 99);
+        out[g].safepoint_max_ns = n ? safepoint[n - 1] : 0;
+    }
+    pthread_mutex_unlock(&gc_lock);
+}
+
+static void run_callbacks(const char *phase, const weft_gc_info *info)
+{
+    pthread_mutex_lock(&gc_lock);
+    callback_entry copy[MAX_CALLBACKS];
+    unsigned n = ncallbacks;
+    memcpy(copy, callbacks, n * sizeof copy[0]);
+    pthread_mutex_unlock(&gc_lock);
+    for (unsigned i = 0; i < n; i++)
+        copy[i].cb(phase, info, copy[i].arg);
+}
+
+int weft_gc_add_callback(weft_gc_callback cb, void *arg)
+{
+    if (!cb) {
+        _weft_set_error(WEFT_EINVAL, "weft_gc_add_callback: NULL callback");
+        return -1;
+    }
+    pthread_mutex_lock(&gc_lock);
+    if (ncallbacks == MAX_CALLBACKS) {
+        pthread_mutex_unlock(&gc_lock);
+        _weft_set_error(WEFT_ENOMEM, "weft_gc_add_callback: at most %d callbacks", MAX_CALLBACKS);
+        return -1;
+    }
+    callbacks[ncallbacks++] = (callback_entry){cb, arg};
+    pthread_mutex_unlock(&gc_lock);
+    return 0;
+}
+
+int weft_gc_remove_callback(weft_gc_callback cb, void *arg)
+{
+    pthread_mutex_lock(&gc_lock);
+    for (unsigned i = 0; i < ncallbacks; i++)
+        if (callbacks[i].cb == cb && callbacks[i].arg == arg) {
+            callbacks[i] = callbacks[--ncallbacks];
+            pthread_mutex_unlock(&gc_lock);
+            return 0;
+        }
+    pthread_mutex_unlock(&gc_lock);
+    _weft_set_error(WEFT_EINVAL, "weft_gc_remove_callback: no such callback");
+    return -1;
+}
+
+void weft_gc_set_debug(unsigned flags)
+{
+    __atomic_store_n(&debug_flags, flags, __ATOMIC_RELAXED);
+}
+
+unsigned weft_gc_get_debug(void)
+{
+    return __atomic_load_n(&debug_flags, __ATOMIC_RELAXED);
+}
+
+static weft_object *garbage_list_locked(void)
+{
+    if (!garbage)
+        garbage = weft_list_new(0);
+    return garbage;
+}
+
+weft_object *weft_gc_garbage(void)
+{
+    pthread_mutex_lock(&gc_lock);
+    weft_object *g = garbage_list_locked();
+    weft_xincref(g);
+    pthread_mutex_unlock(&gc_lock);
+    return g;
+}
+
+static void keep_as_garbage(weft_object *o)
+{
+    pthread_mutex_lock(&gc_lock);
+    weft_object *g = garbage_list_locked();
+    pthread_mutex_unlock(&gc_lock);
+    if (g)
+        weft_list_append(g, o);
+}
+
+/* Release the garbage list (shutdown): its objects become collectable. */
+void _weft_gc_release_garbage(void)
+{
+    pthread_mutex_lock(&gc_lock);
+    weft_object *g = garbage;
+    garbage = NULL;
+    pthread_mutex_unlock(&gc_lock);
+    weft_xdecref(g);
+}
+
+/* ---------------------------------------------------------------- a collection */
+
+/* Objects whose merge found them dead while the world was stopped. */
+static void free_dead(weft_objstack *dead)
+{
+    weft_object *o;
+    while ((o = _weft_objstack_pop(dead)) != NULL)
+        _weft_dealloc(o);
+}
+
+static void debug_print_objects(const char *what, objvec *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        fprintf(stderr, "weft gc: %s %s at %p\n", what, _weft_type_name(u->items[i]),
+                (void *)u->items[i]);
+}
+
+/* Steps 6-7 with the world running. Returns the uncollectable count. */
+static long finish(objvec *u, int gen, unsigned dbg)
+{
+    /* Finalizers, once each. */
+    bool finalized = false;
+    for (size_t i = 0; i < u->n; i++) {
+        weft_object *o = u->items[i];
+        uint32_t flags = weft_load_relaxed(&o->flags);
+        if (o->type->finalize && !(flags & WEFT_OBJ_FINALIZED)) {
+            atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_FINALIZED, memory_order_relaxed);
+            o->type->finalize(o);
+            finalized = true;
+        }
+    }
+    objvec resurrected = {0};
+    if (finalized) {
+        weft_stw_times t;
+        weft_objstack dead = {NULL};
+        _weft_stop_the_world(&t);
+        _weft_brc_merge_all_world_stopped(&dead);
+        find_resurrected(u, &resurrected);
+        _weft_start_the_world(&t);
+        free_dead(&dead);
+        pthread_mutex_lock(&gc_lock);
+        record_pause(gen, &t);
+        pthread_mutex_unlock(&gc_lock);
+    }
+    for (size_t i = 0; i < resurrected.n; i++)
+        weft_decref(resurrected.items[i]);
+    objvec_free(&resurrected);
+
+    if (dbg & WEFT_GC_DEBUG_COLLECTABLE)
+        debug_print_objects("collectable", u);
+    for (size_t i = 0; i < u->n; i++) {
+        weft_object *o = u->items[i];
+        if (dbg & WEFT_GC_DEBUG_SAVEALL)
+            keep_as_garbage(o);
+        else if (o->type->clear)
+            o->type->clear(o);
+    }
+    /* What still has references besides our hold could not be freed: only
+     * other members of U that have no clear refer to it. */
+    long uncollectable = 0;
+    if (!(dbg & WEFT_GC_DEBUG_SAVEALL))
+        for (size_t i = 0; i < u->n; i++)
+            if (weft_refcount(u->items[i]) > 1 && !u->items[i]->type->clear) {
+                uncollectable++;
+                if (dbg & WEFT_GC_DEBUG_UNCOLLECTABLE)
+                    fprintf(stderr, "weft gc: uncollectable %s at %p\n",
+                            _weft_type_name(u->items[i]), (void *)u->items[i]);
+                keep_as_garbage(u->items[i]);
+            }
+    for (size_t i = 0; i < u->n; i++)
+        weft_decref(u->items[i]);
+    return uncollectable;
+}
+
+/* Survivors of a generation-1 collection become long-lived (collector.c). */
+long _weft_gc_collect_now(int gen)
+{
+    _weft_thread_current_or_die("a collection", NULL);
+    unsigned dbg = weft_gc_get_debug();
+    weft_gc_info info = {gen, 0, 0, 0, 0};
+    run_callbacks("start", &info);
+
+    weft_stw_times t;
+    _weft_stop_the_world(&t);
+    weft_objstack dead = {NULL};
+    _weft_brc_merge_all_world_stopped(&dead);
+
+    collection c = {{0}, NULL, 0, {0}, false};
+    gc_heap_walk w;
+    objvec u = {0};
+    long survivors = 0;
+    if (_weft_gc_walk_begin(&w, gen) == 0) {
+        trial_deletion(&c, &w);
+        if (!c.out_of_memory) {
+            for (size_t i = 0; i < c.candidates.n; i++) {
+                weft_object *o = c.candidates.items[i];
+                if (c.slots[i]->state == GC_SLOT_CANDIDATE && objvec_push(&u, o))
+                    weft_incref(o); /* our hold, released at the end */
+            }
+            survivors = (long)(c.candidates.n - u.n);
+            for (size_t i = 0; i < u.n; i++)
+                if (weft_load_relaxed(&u.items[i]->flags) & WEFT_OBJ_WEAKREFS)
+                    _weft_weakref_clear_for_gc(u.items[i]);
+        }
+        _weft_gc_walk_end(&w, !c.out_of_memory);
+    }
+    objvec_free(&c.candidates);
+    objvec_free(&c.worklist);
+    free(c.slots);
+    _weft_start_the_world(&t);
+
+    free_dead(&dead);
+    _weft_weakref_run_gc_callbacks();
+    long found = (long)u.n;
+    long uncollectable = finish(&u, gen, dbg);
+    objvec_free(&u);
+
+    pthread_mutex_lock(&gc_lock);
+    gens[gen].collections++;
+    gens[gen].collected += (uint64_t)(found - uncollectable);
+    gens[gen].uncollectable += (uint64_t)uncollectable;
+    record_pause(gen, &t);
+    pthread_mutex_unlock(&gc_lock);
+    _weft_gc_note_collection(gen, survivors);
+
+    info.collected = found - uncollectable;
+    info.uncollectable = uncollectable;
+    info.pause_ns = t.pause_ns;
+    info.safepoint_ns = t.safepoint_ns;
+    if (dbg & WEFT_GC_DEBUG_STATS)
+        fprintf(stderr, "weft gc: generation %d: %ld unreachable, %ld uncollectable, "
+                        "pause %.3f ms (%.3f ms to safepoint)\n",
+                gen, found, uncollectable, t.pause_ns / 1e6, t.safepoint_ns / 1e6);
+    run_callbacks("stop", &info);
+    return found;
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+int weft_gc_is_tracked(const weft_object *o)
+{
+    return o && (weft_load_relaxed(&o->flags) & WEFT_OBJ_GC_TRACKED) != 0;
+}
+
+int weft_gc_track(weft_object *o)
+{
+    if (!o || !(o->type->flags & WEFT_TYPE_GC)) {
+        _weft_set_error(WEFT_EINVAL, "weft_gc_track: %s is not a GC type",
+                        o ? _weft_type_name(o) : "NULL");
+        return -1;
+    }
+    uint32_t old = atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+    if (!(old & WEFT_OBJ_GC_TRACKED))
+        _weft_gc_young_add(1);
+    return 0;
+}
+
+int weft_gc_untrack(weft_object *o)
+{
+    if (!o) {
+        _weft_set_error(WEFT_EINVAL, "weft_gc_untrack: NULL");
+        return -1;
+    }
+    uint32_t old = atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+    if (old & WEFT_OBJ_GC_TRACKED)
+        _weft_gc_young_add(-1);
+    return 0;
+}
+
+typedef struct gather {
+    objvec found;
+    weft_object *target;
+    bool referrers;
+    uint32_t set_flags, clear_flags;
+    size_t changed;
+} gather;
+
+static int visit_is_target(weft_object *child, void *arg)
+{
+    return child == arg;
+}
+
+static void gather_object(weft_object *o, gc_slot *slot, void *arg)
+{
+    gather *g = arg;
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if (!(flags & WEFT_OBJ_GC_TRACKED))
+        return;
+    if (g->set_flags | g->clear_flags) {
+        uint32_t want = (flags | g->set_flags) & ~g->clear_flags;
+        if (want != flags) {
+            atomic_store_explicit(&o->flags, want, memory_order_relaxed);
+            g->changed++;
+        }
+        return;
+    }
+    if (g->referrers && !o->type->traverse(o, visit_is_target, g->target))
+        return;
+    if (objvec_push(&g->found, o))
+        weft_incref(o);
+}
+
+/* Walk tracked objects of age <= max_age with the world stopped. */
+static int walk_stopped(gather *g, int max_age)
+{
+    _weft_thread_current_or_die("weft_gc introspection", NULL);
+    weft_stw_times t;
+    weft_objstack dead = {NULL};
+    _weft_stop_the_world(&t);
+    _weft_brc_merge_all_world_stopped(&dead);
+    gc_heap_walk w;
+    int rc = _weft_gc_walk_begin(&w, max_age);
+    if (rc == 0) {
+        _weft_gc_walk_objects(&w, gather_object, g);
+        _weft_gc_walk_end(&w, false);
+    }
+    _weft_start_the_world(&t);
+    free_dead(&dead);
+    return rc;
+}
+
+static weft_object *list_of(objvec *v)
+{
+    weft_object *l = weft_list_new(v->n);
+    for (size_t i = 0; i < v->n; i++) {
+        if (l && weft_list_append(l, v->items[i]) != 0) {
+            weft_decref(l);
+            l = NULL;
+        }
+        weft_decref(v->items[i]);
+    }
+    objvec_free(v);
+    return l;
+}
+
+weft_object *weft_gc_get_referrers(weft_object *target)
+{
+    gather g = {{0}, target, true, 0, 0, 0};
+    if (walk_stopped(&g, 2) != 0)
+        return NULL;
+    return list_of(&g.found);
+}
+
+static int visit_collect(weft_object *child, void *arg)
+{
+    if (child && objvec_push(arg, child))
+        weft_incref(child);
+    return 0;
+}
+
+weft_object *weft_gc_get_referents(weft_object *o)
+{
+    objvec v = {0};
+    if (o && o->type->traverse)
+        o->type->traverse(o, visit_collect, &v);
+    return list_of(&v);
+}
+
+weft_object *weft_gc_get_objects(int gen)
+{
+    if (gen < -1 || gen >= WEFT_GC_GENERATIONS) {
+        _weft_set_error(WEFT_EINVAL, "weft_gc_get_objects: generation %d", gen);
+        return NULL;
+    }
+    gather g = {{0}, NULL, false, 0, 0, 0};
+    if (walk_stopped(&g, gen < 0 ? 2 : gen) != 0)
+        return NULL;
+    return list_of(&g.found);
+}
+
+void weft_gc_freeze(void)
+{
+    gather g = {{0}, NULL, false, WEFT_OBJ_FROZEN, 0, 0};
+    if (walk_stopped(&g, 2) == 0)
+        weft_fetch_add_relaxed(&frozen_count, g.changed);
+}
+
+void weft_gc_unfreeze(void)
+{
+    gather g = {{0}, NULL, false, 0, WEFT_OBJ_FROZEN, 0};
+    if (walk_stopped(&g, 2) == 0)
+        weft_store_relaxed(&frozen_count, 0);
+}
+
+size_t weft_gc_get_freeze_count(void)
+{
+    return weft_load_relaxed(&frozen_count);
+}
+
+void _weft_gc_frozen_died(void)
+{
+    weft_fetch_sub_relaxed(&frozen_count, 1);
+}
+
+void _weft_gc_init(void)
+{
+    _weft_gc_registry_init();
+}

@@ -1,0 +1,289 @@
+/* lib/gc_heap.c: the collector's view of the heap (docs/collector.md).
+ *
+ * Objects are found by walking the OBJ pools: a pool's allocated blocks are
+ * the ones on neither of its free lists nor past its bump pointer, and every
+ * block of an OBJ pool is an object (only weft_new allocates there). Objects
+ * outside the pools (larger than a pool block, or every object while the obj
+ * domain is hooked) are kept in a registry, liburcu's hash table, keyed by
+ * address.
+ *
+ * Per-collection scratch (an object's gc_refs and marks) lives in side
+ * tables: one array per pool, indexed by block, and a field of the registry
+ * node; a collection writes nothing into the objects it only reads.
+ *
+ * Everything here runs with the world stopped, on the collecting thread,
+ * except registry insertion and removal (any attached thread).
+ */
+#include "gc_internal.h"
+#include "arena.h"
+#include "heap.h"
+#include "error.h"
+#include "object_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+/* ---------------------------------------------------------------- the registry */
+
+typedef struct registry_node {
+    struct cds_lfht_node node;
+    weft_object *obj;
+    uint8_t age;
+    gc_slot slot; /* scratch of the current collection */
+    struct rcu_head rcu;
+} registry_node;
+
+static struct cds_lfht *registry;
+
+static uint64_t address_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 31;
+    x *= 0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 29);
+}
+
+static int node_match(struct cds_lfht_node *node, const void *key)
+{
+    return caa_container_of(node, registry_node, node)->obj == key;
+}
+
+void _weft_gc_registry_init(void)
+{
+    if (!registry)
+        registry = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+                                       &urcu_qsbr_flavor, NULL);
+    if (!registry)
+        _weft_fatal("cannot create the collector's object registry");
+}
+
+int _weft_gc_register(weft_object *o)
+{
+    registry_node *n = malloc(sizeof *n);
+    if (!n) {
+        _weft_set_error(WEFT_ENOMEM, "out of memory registering a %s with the collector",
+                        _weft_type_name(o));
+        return -1;
+    }
+    cds_lfht_node_init(&n->node);
+    n->obj = o;
+    n->age = 0;
+    memset(&n->slot, 0, sizeof n->slot);
+    atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_GC_REGISTERED, memory_order_relaxed);
+    WEFT_TSAN_RELEASE(n);
+    cds_lfht_add(registry, address_hash(o), &n->node);
+    return 0;
+}
+
+static void free_node(struct rcu_head *head)
+{
+    free(caa_container_of(head, registry_node, rcu));
+}
+
+static registry_node *registry_lookup(const weft_object *o)
+{
+    struct cds_lfht_iter iter;
+    cds_lfht_lookup(registry, address_hash(o), node_match, o, &iter);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+    if (!node)
+        return NULL;
+    registry_node *n = caa_container_of(node, registry_node, node);
+    WEFT_TSAN_ACQUIRE(n);
+    return n;
+}
+
+void _weft_gc_unregister(weft_object *o)
+{
+    registry_node *n = registry_lookup(o);
+    if (n && cds_lfht_del(registry, &n->node) == 0)
+        urcu_qsbr_call_rcu(&n->rcu, free_node);
+}
+
+/* ---------------------------------------------------------------- pools */
+
+/* A pool's side table: what slot_of needs without reading the pool header. */
+typedef struct pool_scratch {
+    char *data;     /* the pool's first block */
+    uint32_t recip; /* ceil(2^16 / cls): block index by multiplication */
+    uint32_t nblocks;
+    gc_slot slots[];
+} pool_scratch;
+
+static void **scratch_ref(const weft_pool *pool)
+{
+    weft_arena *a = (weft_arena *)_weft_arena_base_of(pool);
+    return &a->gc_scratch[pool - a->pools];
+}
+
+/* Exact block index of an offset in a pool: (offset / 16) * ceil(2^16 / cls)
+ * >> 16 is exact for the < 1024 granules of a 16 KiB pool and cls <= 32. */
+static const uint32_t class_recip[WEFT_NCLASSES + 1] = {
+        0,    65536, 32768, 21846, 16384, 13108, 10923, 9363, 8192, 7282, 6554,
+        5958, 5462,  5042,  4682,  4370,  4096,  3856,  3641, 3450, 3277, 3121,
+        2979, 2850,  2731,  2622,  2521,  2428,  2341,  2260, 2185, 2115, 2048};
+
+static unsigned block_index(const weft_pool *pool, size_t offset)
+{
+    return (unsigned)(((offset >> 4) * class_recip[pool->cls]) >> 16);
+}
+
+static unsigned pool_blocks(const weft_pool *pool)
+{
+    return (unsigned)(WEFT_POOL_SIZE / _weft_class_block_size(pool->cls));
+}
+
+/* Mark the free blocks of a pool (local list, remote list, uncarved). */
+static void mark_free_blocks(weft_pool *pool, gc_slot *slots)
+{
+    char *data = _weft_pool_data(pool);
+    size_t off = WEFT_LINK_OFFSET(pool->kind);
+    unsigned n = pool_blocks(pool);
+    for (weft_block *b = pool->free; b; b = _weft_block_next(b, off))
+        slots[block_index(pool, (size_t)((char *)b - data))].state = GC_SLOT_FREE;
+    weft_block *remote = (weft_block *)(weft_load_acquire(&pool->xfree) & ~WEFT_POOL_TAG_MASK);
+    for (weft_block *b = remote; b; b = _weft_block_next(b, off))
+        slots[block_index(pool, (size_t)((char *)b - data))].state = GC_SLOT_FREE;
+    unsigned carved = block_index(pool, (size_t)(pool->bump - data));
+    for (unsigned i = carved; i < n; i++)
+        slots[i].state = GC_SLOT_FREE;
+}
+
+/* Marks a pool already taken by this walk (before its side table exists). */
+#define GC_POOL_LISTED ((void *)1)
+
+static void discard_young(weft_pool *pool, void *arg)
+{
+    /* An older collection walks every pool: the young lists start over. */
+}
+
+typedef struct pool_walk {
+    gc_heap_walk *walk;
+    int max_age; /* pools older than this are skipped */
+} pool_walk;
+
+static void collect_pool(weft_pool *pool, void *arg)
+{
+    pool_walk *pw = arg;
+    if (pool->kind != WEFT_KIND_OBJ || pool->cls == 0 || pool->gc_age > pw->max_age)
+        return;
+    /* A young list may name a pool twice: the first visit marks it. */
+    if (*scratch_ref(pool) == GC_POOL_LISTED)
+        return;
+    *scratch_ref(pool) = GC_POOL_LISTED;
+    gc_heap_walk *w = pw->walk;
+    if (w->npools == w->cap_pools) {
+        size_t cap = w->cap_pools ? w->cap_pools * 2 : 256;
+        weft_pool **grown = realloc(w->pools, cap * sizeof *grown);
+        if (!grown) {
+            w->failed = true;
+            return;
+        }
+        w->pools = grown;
+        w->cap_pools = cap;
+    }
+    w->pools[w->npools++] = pool;
+}
+
+int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
+{
+    memset(w, 0, sizeof *w);
+    pool_walk pw = {w, max_age};
+    /* Young collections walk only the pools made young since the last
+     * collection; older ones walk every arena. */
+    if (max_age == 0)
+        _weft_heap_take_young(collect_pool, &pw);
+    else
+        _weft_arena_for_each_pool(collect_pool, &pw);
+    if (max_age > 0)
+        _weft_heap_take_young(discard_young, NULL);
+    for (size_t i = 0; i < w->npools && !w->failed; i++) {
+        weft_pool *pool = w->pools[i];
+        *scratch_ref(pool) = NULL;
+        unsigned n = pool_blocks(pool);
+        pool_scratch *s = calloc(1, sizeof *s + n * sizeof s->slots[0]);
+        if (!s) {
+            w->failed = true;
+            break;
+        }
+        s->data = _weft_pool_data(pool);
+        s->recip = class_recip[pool->cls];
+        s->nblocks = n;
+        mark_free_blocks(pool, s->slots);
+        *scratch_ref(pool) = s;
+    }
+    w->max_age = max_age;
+    if (w->failed) {
+        _weft_gc_walk_end(w, false);
+        return -1;
+    }
+    return 0;
+}
+
+void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
+                           void *arg)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        weft_pool *pool = w->pools[i];
+        gc_slot *slots = ((pool_scratch *)*scratch_ref(pool))->slots;
+        char *data = _weft_pool_data(pool);
+        size_t bsize = _weft_class_block_size(pool->cls);
+        unsigned n = pool_blocks(pool);
+        for (unsigned b = 0; b < n; b++)
+            if (slots[b].state != GC_SLOT_FREE)
+                fn((weft_object *)(data + b * bsize), &slots[b], arg);
+    }
+    struct cds_lfht_iter iter;
+    registry_node *n;
+    cds_lfht_for_each_entry(registry, &iter, n, node)
+    {
+        WEFT_TSAN_ACQUIRE(n);
+        if (n->age <= w->max_age)
+            fn(n->obj, &n->slot, arg);
+    }
+}
+
+gc_slot *_weft_gc_slot_of(const weft_object *o)
+{
+    if (WEFT_LIKELY(_weft_arena_map_contains(o))) {
+        /* Only OBJ pools of the walk have a side table. */
+        weft_arena *a = (weft_arena *)_weft_arena_base_of(o);
+        pool_scratch *s = a->gc_scratch[_weft_pool_index_of(o)];
+        if (!s)
+            return NULL;
+        size_t offset = (size_t)((const char *)o - s->data);
+        return &s->slots[((offset >> 4) * s->recip) >> 16];
+    }
+    if (!(weft_load_relaxed(&o->flags) & WEFT_OBJ_GC_REGISTERED))
+        return NULL;
+    registry_node *n = registry_lookup(o);
+    return n ? &n->slot : NULL; /* state stays ALLOCATED unless walked */
+}
+
+void _weft_gc_walk_end(gc_heap_walk *w, bool age)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        weft_pool *pool = w->pools[i];
+        if (*scratch_ref(pool) != GC_POOL_LISTED)
+            free(*scratch_ref(pool));
+        *scratch_ref(pool) = NULL;
+        /* Survivors grow older; a pool still current keeps allocating young
+         * objects, so it stays young (and is listed again). */
+        if (pool->gc_age == 0 && (!age || pool->list == WEFT_LIST_CURRENT))
+            _weft_heap_relist_young(pool);
+        else if (age && pool->gc_age < 2)
+            pool->gc_age++;
+    }
+    free(w->pools);
+    w->pools = NULL;
+    w->npools = w->cap_pools = 0;
+    struct cds_lfht_iter iter;
+    registry_node *n;
+    cds_lfht_for_each_entry(registry, &iter, n, node)
+    {
+        memset(&n->slot, 0, sizeof n->slot);
+        if (age && n->age <= w->max_age && n->age < 2)
+            n->age++;
+    }
+}

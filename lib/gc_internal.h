@@ -1,0 +1,57 @@
+/* lib/gc_internal.h: what the collector's files share (docs/collector.md). */
+#ifndef WEFT_LIB_GC_INTERNAL_H
+#define WEFT_LIB_GC_INTERNAL_H
+
+#include "pool.h"
+#include <weft/gc.h>
+
+/* A side-table entry: one per block of a walked pool, one per registered
+ * object. */
+enum gc_slot_state {
+    GC_SLOT_ALLOCATED = 0, /* an object the collection does not consider */
+    GC_SLOT_FREE,          /* not an object */
+    GC_SLOT_CANDIDATE,     /* tracked, of a collected generation */
+    GC_SLOT_REACHABLE,     /* a candidate reachable from outside the candidates */
+};
+
+typedef struct gc_slot {
+    int32_t refs;   /* true count minus references from other candidates */
+    uint32_t state; /* enum gc_slot_state */
+} gc_slot;
+
+typedef struct gc_heap_walk {
+    weft_pool **pools;
+    size_t npools, cap_pools;
+    int max_age;
+    bool failed;
+} gc_heap_walk;
+
+/* World stopped. Side tables for every OBJ pool of age <= max_age and for the
+ * registered objects; every allocated block starts ALLOCATED. -1 on ENOMEM. */
+int _weft_gc_walk_begin(gc_heap_walk *w, int max_age);
+/* Every allocated object of the walk with its slot. */
+void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
+                           void *arg);
+/* The slot of any object (NULL if outside the walk). */
+gc_slot *_weft_gc_slot_of(const weft_object *o);
+/* Free the side tables; with `age`, survivors of the walk grow older. */
+void _weft_gc_walk_end(gc_heap_walk *w, bool age);
+
+/* Objects outside the pools (gc_heap.c). */
+void _weft_gc_registry_init(void);
+int _weft_gc_register(weft_object *o);
+void _weft_gc_unregister(weft_object *o);
+
+/* The collector (gc.c), run by the collector thread or the allocating one. */
+long _weft_gc_collect_now(int gen);
+void _weft_gc_init(void);
+/* Trigger bookkeeping (collector.c): a tracked object was created or freed
+ * by the calling thread. */
+void _weft_gc_young_add(long delta);
+/* Threads: start and stop the collector thread (collector.c). */
+int _weft_gc_thread_start(void);
+void _weft_gc_thread_stop(void);
+/* Called by the collection to publish which generation it ran. */
+void _weft_gc_note_collection(int gen, long survivors_promoted_to_old);
+
+#endif

@@ -1,0 +1,261 @@
+/* threads/collector.c: when to collect, and the thread that does it.
+ *
+ * Trigger: each thread counts its tracked allocations minus frees locally and
+ * publishes them to one shared count in batches of YOUNG_BATCH, so the hot
+ * paths touch no shared cache line. When the shared count exceeds
+ * threshold0, a young collection is requested. Generations follow CPython:
+ * every threshold1 young collections a generation-1 one; every threshold2 of
+ * those a full one, but only when the objects that became long-lived since
+ * the last full collection exceed 25% of the long-lived total (so the total
+ * work of the collector stays linear in the allocation volume).
+ *
+ * The collector thread is an attached weft thread that sleeps on a condition
+ * variable; finalizers and weakref callbacks run on it. Without it
+ * (weft_config.gc_thread = 0) the allocating thread collects when the
+ * trigger fires, unless it is inside a deallocation.
+ */
+#include "thread.h"
+#include "error.h"
+#include "gc_internal.h"
+
+#include <pthread.h>
+#include <weft/gc.h>
+#include <weft/runtime.h>
+
+#define YOUNG_BATCH 64
+
+static WEFT_ATOMIC(long) young_count; /* published tracked allocations - frees */
+static WEFT_ATOMIC(int) enabled = 1;
+static WEFT_ATOMIC(long) threshold[WEFT_GC_GENERATIONS] = {2000, 10, 10};
+
+/* Collector state: collector_lock. */
+static pthread_mutex_t collector_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static long count1, count2;             /* young / gen-1 collections since the older one */
+static long long_lived_total, long_lived_pending;
+static int requested_gen = -1;          /* highest generation asked for, -1: none */
+static uint64_t requests, completed;    /* sequence numbers */
+static long last_found;
+static bool thread_running, thread_stop;
+static pthread_t collector_thread;
+static WEFT_ATOMIC(bool) collecting;     /* a collection is being run (any thread) */
+
+void weft_gc_enable(void)
+{
+    weft_store_relaxed(&enabled, 1);
+}
+
+void weft_gc_disable(void)
+{
+    weft_store_relaxed(&enabled, 0);
+}
+
+int weft_gc_is_enabled(void)
+{
+    return weft_load_relaxed(&enabled);
+}
+
+void weft_gc_set_threshold(long t0, long t1, long t2)
+{
+    weft_store_relaxed(&threshold[0], t0);
+    weft_store_relaxed(&threshold[1], t1);
+    weft_store_relaxed(&threshold[2], t2);
+}
+
+void weft_gc_get_threshold(long *t0, long *t1, long *t2)
+{
+    *t0 = weft_load_relaxed(&threshold[0]);
+    *t1 = weft_load_relaxed(&threshold[1]);
+    *t2 = weft_load_relaxed(&threshold[2]);
+}
+
+void weft_gc_get_count(long *c0, long *c1, long *c2)
+{
+    pthread_mutex_lock(&collector_lock);
+    *c0 = weft_load_relaxed(&young_count);
+    *c1 = count1;
+    *c2 = count2;
+    pthread_mutex_unlock(&collector_lock);
+}
+
+/* The generation an automatic collection should cover (collector_lock). */
+static int choose_generation_locked(void)
+{
+    if (count2 >= weft_load_relaxed(&threshold[2]) - 1 && count1 >= weft_load_relaxed(&threshold[1]) &&
+        long_lived_pending > long_lived_total / 4)
+        return 2;
+    if (count1 >= weft_load_relaxed(&threshold[1]))
+        return 1;
+    return 0;
+}
+
+void _weft_gc_note_collection(int gen, long survivors)
+{
+    pthread_mutex_lock(&collector_lock);
+    weft_store_relaxed(&young_count, 0);
+    if (gen == 0) {
+        count1++;
+    } else if (gen == 1) {
+        count1 = 0;
+        count2++;
+        long_lived_pending += survivors;
+    } else {
+        count1 = count2 = 0;
+        long_lived_total = survivors;
+        long_lived_pending = 0;
+    }
+    pthread_mutex_unlock(&collector_lock);
+}
+
+static long run_collection(int gen)
+{
+    weft_store_relaxed(&collecting, true);
+    long found = _weft_gc_collect_now(gen);
+    weft_store_relaxed(&collecting, false);
+    return found;
+}
+
+/* Rule: collector_lock is never held by an attached thread that may park
+ * for a stop of the world (a thread waiting for the lock would never reach a
+ * safepoint). The collector waits for work inside a blocking region. */
+static void *collector_main(void *arg)
+{
+    if (weft_thread_attach() != 0)
+        return NULL;
+    for (;;) {
+        weft_blocking_begin();
+        pthread_mutex_lock(&collector_lock);
+        while (requested_gen < 0 && !thread_stop)
+            pthread_cond_wait(&work_cond, &collector_lock);
+        bool stop = thread_stop;
+        int gen = requested_gen;
+        uint64_t seq = requests;
+        requested_gen = -1;
+        pthread_mutex_unlock(&collector_lock);
+        weft_blocking_end();
+        if (stop)
+            break;
+        long found = run_collection(gen);
+        pthread_mutex_lock(&collector_lock);
+        last_found = found;
+        completed = seq;
+        pthread_cond_broadcast(&done_cond);
+        pthread_mutex_unlock(&collector_lock);
+    }
+    weft_thread_detach();
+    return NULL;
+}
+
+int _weft_gc_thread_start(void)
+{
+    pthread_mutex_lock(&collector_lock);
+    thread_stop = false;
+    requested_gen = -1;
+    int rc = pthread_create(&collector_thread, NULL, collector_main, NULL);
+    thread_running = rc == 0;
+    pthread_mutex_unlock(&collector_lock);
+    if (rc != 0) {
+        _weft_set_error(WEFT_ENOMEM, "cannot start the collector thread");
+        return -1;
+    }
+    return 0;
+}
+
+void _weft_gc_thread_stop(void)
+{
+    pthread_mutex_lock(&collector_lock);
+    if (!thread_running) {
+        pthread_mutex_unlock(&collector_lock);
+        return;
+    }
+    thread_stop = true;
+    pthread_cond_broadcast(&work_cond);
+    pthread_mutex_unlock(&collector_lock);
+    /* It may need a stop of the world we take part in: wait unblocked. */
+    weft_blocking_begin();
+    pthread_join(collector_thread, NULL);
+    weft_blocking_end();
+    pthread_mutex_lock(&collector_lock);
+    thread_running = false;
+    completed = requests;
+    pthread_mutex_unlock(&collector_lock);
+}
+
+/* Ask the collector thread for generation gen; returns the request number. */
+static uint64_t request_locked(int gen)
+{
+    if (gen > requested_gen)
+        requested_gen = gen;
+    requests++;
+    pthread_cond_signal(&work_cond);
+    return requests;
+}
+
+long weft_gc_collect(int gen)
+{
+    if (gen == -1)
+        gen = WEFT_GC_GENERATIONS - 1;
+    if (gen < 0 || gen >= WEFT_GC_GENERATIONS) {
+        _weft_set_error(WEFT_EINVAL, "weft_gc_collect: no generation %d", gen);
+        return -1;
+    }
+    weft_thread *self = _weft_tls_thread;
+    if (!self) {
+        _weft_set_error(WEFT_ESTATE, "weft_gc_collect: the thread is not attached");
+        return -1;
+    }
+    pthread_mutex_lock(&collector_lock);
+    if (!thread_running || pthread_equal(pthread_self(), collector_thread)) {
+        pthread_mutex_unlock(&collector_lock);
+        return run_collection(gen);
+    }
+    uint64_t mine = request_locked(gen);
+    pthread_mutex_unlock(&collector_lock);
+    /* Wait outside the runtime: the collection stops the world. */
+    weft_blocking_begin();
+    pthread_mutex_lock(&collector_lock);
+    while (completed < mine && thread_running)
+        pthread_cond_wait(&done_cond, &collector_lock);
+    long found = last_found;
+    pthread_mutex_unlock(&collector_lock);
+    weft_blocking_end();
+    return found;
+}
+
+static void maybe_trigger(void)
+{
+    if (!weft_load_relaxed(&enabled) || weft_load_relaxed(&collecting))
+        return;
+    if (weft_load_relaxed(&young_count) <= weft_load_relaxed(&threshold[0]) ||
+        weft_load_relaxed(&threshold[0]) <= 0)
+        return;
+    pthread_mutex_lock(&collector_lock);
+    int gen = choose_generation_locked();
+    if (thread_running) {
+        if (requested_gen < 0)
+            request_locked(gen);
+        pthread_mutex_unlock(&collector_lock);
+        return;
+    }
+    pthread_mutex_unlock(&collector_lock);
+    weft_thread *t = _weft_tls_thread;
+    if (t && t->dealloc_depth == 0)
+        run_collection(gen);
+}
+
+void _weft_gc_young_add(long delta)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (!t) {
+        weft_fetch_add_relaxed(&young_count, delta);
+        return;
+    }
+    t->gc_young_local += delta;
+    if (t->gc_young_local < YOUNG_BATCH && t->gc_young_local > -YOUNG_BATCH)
+        return;
+    weft_fetch_add_relaxed(&young_count, t->gc_young_local);
+    t->gc_young_local = 0;
+    if (delta > 0)
+        maybe_trigger();
+}

@@ -1,0 +1,110 @@
+/* threads/stw.c: stop-the-world (stw.h).
+ *
+ * Synchronisation: `stw_mutex` guards the park count and the resume epoch;
+ * parked threads wait on `resumed` for the epoch to change; the requester
+ * waits on `parked`. A record's STOP bit and its suspension are set under the
+ * record's own lock, against which the record's thread changes its state, so
+ * every thread is either seen running (and will park) or seen not running
+ * (and is held suspended). Only one stop at a time: `requester_lock`, taken
+ * inside a blocking region so that a second requester can itself be stopped.
+ */
+#include "stw.h"
+
+#include <time.h>
+#include <weft/runtime.h>
+
+static pthread_mutex_t requester_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t stw_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
+static unsigned parked;        /* stw_mutex */
+static uint64_t resume_epoch;  /* stw_mutex */
+static WEFT_ATOMIC(bool) stopped;
+
+uint64_t _weft_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool _weft_world_is_stopped(void)
+{
+    return weft_load_acquire(&stopped);
+}
+
+void _weft_stw_park(weft_thread *t)
+{
+    pthread_mutex_lock(&stw_mutex);
+    if (!(weft_load_acquire(&t->xbreaker) & WEFT_BREAK_STOP)) {
+        pthread_mutex_unlock(&stw_mutex);
+        return;
+    }
+    uint64_t epoch = resume_epoch;
+    parked++;
+    pthread_cond_signal(&parked_cond);
+    while (resume_epoch == epoch)
+        pthread_cond_wait(&resumed_cond, &stw_mutex);
+    pthread_mutex_unlock(&stw_mutex);
+}
+
+void _weft_stop_the_world(weft_stw_times *times)
+{
+    weft_thread *self = _weft_thread_current_or_die("stop-the-world", NULL);
+    weft_blocking_begin();
+    pthread_mutex_lock(&requester_lock);
+    weft_blocking_end();
+    times->start_ns = _weft_monotonic_ns();
+    _weft_registry_lock();
+    weft_store_release(&stopped, true);
+    unsigned waiting = 0;
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++) {
+        weft_thread *t = _weft_thread_record(i);
+        if (t == self)
+            continue;
+        pthread_mutex_lock(&t->lock);
+        if (weft_load_relaxed(&t->xstate) == WEFT_THREAD_ATTACHED) {
+            atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_STOP, memory_order_release);
+            t->stw_parking = true;
+            waiting++;
+        } else {
+            t->suspend_count++;
+            t->stw_suspended = true;
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_lock(&stw_mutex);
+    while (parked < waiting)
+        pthread_cond_wait(&parked_cond, &stw_mutex);
+    pthread_mutex_unlock(&stw_mutex);
+    times->safepoint_ns = _weft_monotonic_ns() - times->start_ns;
+}
+
+void _weft_start_the_world(weft_stw_times *times)
+{
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++) {
+        weft_thread *t = _weft_thread_record(i);
+        if (t->stw_parking) {
+            t->stw_parking = false;
+            atomic_fetch_and_explicit(&t->xbreaker, ~WEFT_BREAK_STOP, memory_order_release);
+        }
+        if (t->stw_suspended) {
+            t->stw_suspended = false;
+            pthread_mutex_lock(&t->lock);
+            if (--t->suspend_count == 0)
+                pthread_cond_broadcast(&t->released);
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    pthread_mutex_lock(&stw_mutex);
+    parked = 0;
+    resume_epoch++;
+    weft_store_release(&stopped, false);
+    pthread_cond_broadcast(&resumed_cond);
+    pthread_mutex_unlock(&stw_mutex);
+    _weft_registry_unlock();
+    times->pause_ns = _weft_monotonic_ns() - times->start_ns;
+    pthread_mutex_unlock(&requester_lock);
+}

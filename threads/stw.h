@@ -1,0 +1,32 @@
+/* threads/stw.h: stopping the world (docs/threads.md).
+ *
+ * The requester, an attached thread, stops every other thread: records that
+ * are not running (BLOCKED, DETACHED or unused) are suspended, so their thread
+ * cannot re-enter; running ones are asked to park at their next safepoint and
+ * the requester waits, on a condition variable, until all have. While the
+ * world is stopped the requester holds the registry lock, so no thread can
+ * attach. Each stop records its time-to-safepoint and total pause.
+ *
+ * The requester must not wait for a grace period (synchronize_rcu) while the
+ * world is stopped: parked threads are online QSBR readers. */
+#ifndef WEFT_THREADS_STW_H
+#define WEFT_THREADS_STW_H
+
+#include "thread.h"
+
+typedef struct weft_stw_times {
+    uint64_t start_ns;     /* when the stop was requested (monotonic) */
+    uint64_t safepoint_ns; /* request -> every other thread parked or suspended */
+    uint64_t pause_ns;     /* request -> world resumed */
+} weft_stw_times;
+
+/* Stop every other thread; the caller must be attached. */
+void _weft_stop_the_world(weft_stw_times *times);
+void _weft_start_the_world(weft_stw_times *times);
+bool _weft_world_is_stopped(void);
+/* A running thread asked to stop parks here until the world resumes. */
+void _weft_stw_park(weft_thread *t);
+
+uint64_t _weft_monotonic_ns(void);
+
+#endif
