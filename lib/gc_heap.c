@@ -19,7 +19,9 @@
 #include "heap.h"
 #include "error.h"
 #include "object_internal.h"
+#include "trace.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu-qsbr.h>
@@ -286,4 +288,66 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age)
         if (age && n->age <= w->max_age && n->age < 2)
             n->age++;
     }
+}
+
+/* ---------------------------------------------------------------- the leak report */
+
+typedef struct type_count {
+    const weft_type *type;
+    size_t count;
+    const weft_object *example;
+} type_count;
+
+typedef struct live_census {
+    type_count types[64];
+    size_t ntypes, total, other;
+} live_census;
+
+static void count_live(weft_object *o, gc_slot *slot, void *arg)
+{
+    live_census *c = arg;
+    if (weft_is_immortal(o))
+        return;
+    c->total++;
+    for (size_t i = 0; i < c->ntypes; i++)
+        if (c->types[i].type == o->type) {
+            c->types[i].count++;
+            return;
+        }
+    if (c->ntypes < 64)
+        c->types[c->ntypes++] = (type_count){o->type, 1, o};
+    else
+        c->other++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+    size_t x = ((const type_count *)a)->count, y = ((const type_count *)b)->count;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t _weft_gc_report_live(FILE *out)
+{
+    /* No thread is attached: nothing changes under the walk. */
+    gc_heap_walk w;
+    if (_weft_gc_walk_begin(&w, 2) != 0)
+        return 0;
+    live_census c;
+    memset(&c, 0, sizeof c);
+    _weft_gc_walk_objects(&w, count_live, &c);
+    _weft_gc_walk_end(&w, false);
+    if (!c.total)
+        return 0;
+    qsort(c.types, c.ntypes, sizeof c.types[0], by_count);
+    fprintf(out, "weft: %zu object(s) still alive at shutdown:\n", c.total);
+    for (size_t i = 0; i < c.ntypes; i++) {
+        char trace[1024];
+        size_t n = _weft_trace_format_block(c.types[i].example, trace, sizeof trace);
+        fprintf(out, "  %10zu  %s%s%s", c.types[i].count,
+                c.types[i].type && c.types[i].type->name ? c.types[i].type->name : "?",
+                n ? "  (one of them:)\n" : "\n", n ? trace : "");
+    }
+    if (c.other)
+        fprintf(out, "  %10zu  of other types\n", c.other);
+    return c.total;
 }

@@ -37,6 +37,10 @@ gc_slot *_weft_gc_slot_of(const weft_object *o);
 /* Free the side tables; with `age`, survivors of the walk grow older. */
 void _weft_gc_walk_end(gc_heap_walk *w, bool age);
 
+/* Print the objects still alive, counted by type; returns how many. */
+#include <stdio.h>
+size_t _weft_gc_report_live(FILE *out);
+
 /* Objects outside the pools (gc_heap.c). */
 void _weft_gc_registry_init(void);
 int _weft_gc_register(weft_object *o);

@@ -22,6 +22,7 @@ static weft_config active_config;
 /* Objects counted alive before this init (a previous init's leftovers). */
 static uint64_t live_at_init;
 
+/* 0/1 from the environment, or dflt (which may be -1: "automatic"). */
 static int env_flag(const char *name, int dflt)
 {
     const char *v = getenv(name);
@@ -39,7 +40,7 @@ void weft_config_default(weft_config *out)
 {
     memset(out, 0, sizeof *out);
     out->gc_thread = env_flag("WEFT_GC_THREAD", 1);
-    out->leak_report = env_flag("WEFT_LEAK_REPORT", WEFT_DEBUG);
+    out->leak_report = env_flag("WEFT_LEAK_REPORT", -1);
     out->check_attached = 0;
 }
 
@@ -123,8 +124,8 @@ long weft_shutdown(void)
     weft_defer_barrier();
     uint64_t live = live_objects();
     long leaked = live > live_at_init ? (long)(live - live_at_init) : 0;
-    if (active_config.leak_report && leaked)
-        fprintf(stderr, "weft: %ld object(s) still alive at shutdown\n", leaked);
+    if (leaked && active_config.leak_report != 0)
+        _weft_gc_report_live(stderr);
     weft_store_release(&initialized, 0);
     return leaked;
 }

@@ -24,8 +24,9 @@ WEFT_BEGIN_DECLS
 typedef struct weft_config {
     /* Start the background collector thread (default 1). WEFT_GC_THREAD=0/1. */
     int gc_thread;
-    /* Print the live-object report at weft_shutdown (default 1 in debug
-     * builds, 0 otherwise). WEFT_LEAK_REPORT=0/1. */
+    /* The report of objects still alive at weft_shutdown, by type (and by
+     * allocation site when tracing is on): -1 (default) print it when
+     * anything is alive, 0 never. WEFT_LEAK_REPORT=0/1. */
     int leak_report;
     /* Check in every refcount operation that the thread is attached
      * (default 0; the debug build checks in the slow paths). */
