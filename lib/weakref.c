@@ -201,40 +201,16 @@ size_t weft_weakref_count(weft_object *obj)
     return n;
 }
 
-void _weft_weakref_clear_referent(weft_object *o)
-{
-    weft_objstack callbacks = {NULL};
-    pthread_mutex_t *lock = stripe_of(o);
-    pthread_mutex_lock(lock);
-    weakref_entry *e = lookup_locked(o);
-    if (e) {
-        for (weft_weakref *r = e->head, *next; r; r = next) {
-            next = r->next;
-            r->next = r->prev = NULL;
-            weft_store_release(&r->referent, NULL);
-            /* Keep a live weakref alive for its callback; a dying one is
-             * skipped (its dealloc waits for this lock, then finds it clear). */
-            if (r->callback && weft_try_incref(&r->ob) &&
-                !_weft_objstack_push(&callbacks, r))
-                weft_decref(&r->ob);
-        }
-        e->head = NULL;
-        remove_entry_locked(e);
-    }
-    pthread_mutex_unlock(lock);
-    weft_weakref *r;
-    while ((r = _weft_objstack_pop(&callbacks)) != NULL) {
-        r->callback(&r->ob, r->callback_arg);
-        weft_decref(&r->ob);
-    }
-}
-
 /* Callbacks of weakrefs to garbage, set aside while the world is stopped and
  * run by the collector afterwards. Only the collecting thread touches it
  * (collections are serialised by the stop-the-world requester lock). */
 static weft_objstack gc_callbacks;
 
-void _weft_weakref_clear_for_gc(weft_object *o)
+/* Clear every weakref to o and set aside, with a reference, those whose
+ * callback must run: live weakrefs with a callback, except (for a collection)
+ * weakrefs that are garbage themselves. A dying weakref is skipped: its
+ * dealloc waits for the stripe lock, then finds itself cleared. */
+static void clear_weakrefs_to(weft_object *o, weft_objstack *callbacks, bool in_collection)
 {
     pthread_mutex_t *lock = stripe_of(o);
     pthread_mutex_lock(lock);
@@ -244,12 +220,14 @@ void _weft_weakref_clear_for_gc(weft_object *o)
             next = r->next;
             r->next = r->prev = NULL;
             weft_store_release(&r->referent, NULL);
-            /* A weakref that is garbage itself gets no callback (CPython's
-             * rule): it will die with the rest. */
-            gc_slot *slot = _weft_gc_slot_of(&r->ob);
-            bool garbage = slot && slot->state == GC_SLOT_CANDIDATE;
-            if (r->callback && !garbage && weft_try_incref(&r->ob) &&
-                !_weft_objstack_push(&gc_callbacks, r))
+            if (!r->callback)
+                continue;
+            if (in_collection) {
+                gc_slot *slot = _weft_gc_slot_of(&r->ob);
+                if (slot && slot->state == GC_SLOT_CANDIDATE)
+                    continue;
+            }
+            if (weft_try_incref(&r->ob) && !_weft_objstack_push(callbacks, r))
                 weft_decref(&r->ob);
         }
         e->head = NULL;
@@ -259,11 +237,28 @@ void _weft_weakref_clear_for_gc(weft_object *o)
     pthread_mutex_unlock(lock);
 }
 
-void _weft_weakref_run_gc_callbacks(void)
+static void run_callbacks(weft_objstack *callbacks)
 {
     weft_weakref *r;
-    while ((r = _weft_objstack_pop(&gc_callbacks)) != NULL) {
+    while ((r = _weft_objstack_pop(callbacks)) != NULL) {
         r->callback(&r->ob, r->callback_arg);
         weft_decref(&r->ob);
     }
+}
+
+void _weft_weakref_clear_referent(weft_object *o)
+{
+    weft_objstack callbacks = {NULL};
+    clear_weakrefs_to(o, &callbacks, false);
+    run_callbacks(&callbacks);
+}
+
+void _weft_weakref_clear_for_gc(weft_object *o)
+{
+    clear_weakrefs_to(o, &gc_callbacks, true);
+}
+
+void _weft_weakref_run_gc_callbacks(void)
+{
+    run_callbacks(&gc_callbacks);
 }

@@ -5,26 +5,9 @@
 #include <stdio.h>
 #include <time.h>
 
-/* A user type with a clear hook (the test.node of objtest.h has none). */
-static void clearable_clear(weft_object *self)
-{
-    weft_clearref(&((node *)self)->child);
-}
-
-static const weft_type clearable_type = {
-    .name = "test.clearable",
-    .basic_size = sizeof(node),
-    .flags = WEFT_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = clearable_clear,
-    .dealloc = node_dealloc,
-};
-
 static weft_object *clearable_new(long id)
 {
-    node *n = (node *)weft_new(&clearable_type);
-    n->id = id;
-    return &n->ob;
+    return cnode_new(id);
 }
 
 static void link_to(weft_object *from, weft_object *to)
@@ -62,7 +45,7 @@ static const weft_type finalizable_type = {
     .basic_size = sizeof(node),
     .flags = WEFT_TYPE_GC,
     .traverse = node_traverse,
-    .clear = clearable_clear,
+    .clear = node_clear,
     .finalize = finalizer,
     .dealloc = node_dealloc,
 };

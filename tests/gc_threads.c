@@ -6,20 +6,6 @@
 #include <stdio.h>
 #include <time.h>
 
-static void cnode_clear(weft_object *self)
-{
-    weft_clearref(&((node *)self)->child);
-}
-
-static const weft_type cnode_type = {
-    .name = "test.cnode",
-    .basic_size = sizeof(node),
-    .flags = WEFT_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = cnode_clear,
-    .dealloc = node_dealloc,
-};
-
 #define WORKERS 3
 #define ROUNDS 3000
 static atomic_long next_id = 1;
@@ -27,12 +13,9 @@ static atomic_int workers_done;
 static atomic_long bad_reads;
 static weft_object *shared; /* dict: str key -> list of cnodes */
 
-static weft_object *cnode_new(void)
+static weft_object *fresh_cnode(void)
 {
-    node *n = (node *)weft_new(&cnode_type);
-    if (n)
-        n->id = atomic_fetch_add(&next_id, 1);
-    return &n->ob;
+    return cnode_new(atomic_fetch_add(&next_id, 1));
 }
 
 static void check_alive(weft_object *o)
@@ -54,7 +37,7 @@ static void one_round(unsigned *seed, weft_object **keys)
 {
     switch (rnd(seed) % 6) {
     case 0: { /* a cycle of cnodes: garbage */
-        weft_object *a = cnode_new(), *b = cnode_new();
+        weft_object *a = fresh_cnode(), *b = fresh_cnode();
         ((node *)a)->child = weft_newref(b);
         ((node *)b)->child = weft_newref(a);
         weft_decref(a);
@@ -62,7 +45,7 @@ static void one_round(unsigned *seed, weft_object **keys)
         break;
     }
     case 1: { /* a list containing itself and a node: garbage */
-        weft_object *l = weft_list_new(0), *n = cnode_new();
+        weft_object *l = weft_list_new(0), *n = fresh_cnode();
         weft_list_append(l, l);
         weft_list_append(l, n);
         ((node *)n)->child = weft_newref(l);
@@ -73,7 +56,7 @@ static void one_round(unsigned *seed, weft_object **keys)
     case 2: { /* publish a node into a shared list (reachable) */
         weft_object *l = weft_dict_get(shared, keys[rnd(seed) % 8]);
         if (l) {
-            weft_object *n = cnode_new();
+            weft_object *n = fresh_cnode();
             weft_list_append(l, n);
             weft_decref(n);
             if (weft_list_len(l) > 50)
@@ -96,7 +79,7 @@ static void one_round(unsigned *seed, weft_object **keys)
         break;
     }
     case 4: { /* replace a shared list with a new one (old one may be in a cycle) */
-        weft_object *l = weft_list_new(0), *n = cnode_new();
+        weft_object *l = weft_list_new(0), *n = fresh_cnode();
         weft_list_append(l, n);
         ((node *)n)->child = weft_newref(l); /* reachable cycle */
         weft_dict_set(shared, keys[rnd(seed) % 8], l);

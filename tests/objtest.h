@@ -60,6 +60,21 @@ static const weft_type node_type = {
     .dealloc = node_dealloc,
 };
 
+/* The same with a clear hook, so the collector can break cycles through it. */
+static void node_clear(weft_object *self)
+{
+    weft_clearref(&((node *)self)->child);
+}
+
+static const weft_type cnode_type = {
+    .name = "test.cnode",
+    .basic_size = sizeof(node),
+    .flags = WEFT_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .dealloc = node_dealloc,
+};
+
 static inline weft_object *node_new(long id, weft_object *child_stolen)
 {
     node *n = (node *)weft_new(&node_type);
@@ -67,6 +82,15 @@ static inline weft_object *node_new(long id, weft_object *child_stolen)
         return NULL;
     n->id = id;
     n->child = child_stolen;
+    return &n->ob;
+}
+
+static inline weft_object *cnode_new(long id)
+{
+    node *n = (node *)weft_new(&cnode_type);
+    if (!n)
+        return NULL;
+    n->id = id;
     return &n->ob;
 }
 
