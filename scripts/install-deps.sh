@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential binutils cmake ninja-build pkg-config python3 # toolchain (ld -r, objcopy)
-  liburcu-dev libjemalloc-dev libdw-dev                         # libweft
+  liburcu-dev libjemalloc-dev libdw-dev libunwind-dev           # libweft
   libbenchmark-dev libmimalloc-dev libpython3.11-dev libgc-dev  # bench/ and its peers
 )
 
