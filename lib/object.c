@@ -41,10 +41,11 @@ const char *_weft_type_name(const weft_object *o)
 __attribute__((noreturn)) static void fatal_with_trace(const weft_object *o, const char *what)
 {
     char trace[2048];
-    trace[0] = 0;
-    _weft_trace_format_block(o, trace, sizeof trace);
+    size_t n = _weft_trace_format_block(o, trace, sizeof trace);
+    while (n && trace[n - 1] == '\n') /* _weft_fatal ends the line itself */
+        trace[--n] = 0;
     _weft_fatal("%s: object %p of type %s%s%s", what, (const void *)o, _weft_type_name(o),
-                trace[0] ? "\n" : "", trace);
+                n ? "\n" : "", n ? trace : "");
 }
 
 void _weft_refcount_underflow(const weft_object *o, const char *where)
