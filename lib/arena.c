@@ -204,6 +204,16 @@ void _weft_arena_release_pool(weft_pool *pool)
     pthread_mutex_unlock(&arena_lock);
 }
 
+void _weft_arena_lock(void)
+{
+    pthread_mutex_lock(&arena_lock);
+}
+
+void _weft_arena_unlock(void)
+{
+    pthread_mutex_unlock(&arena_lock);
+}
+
 void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg)
 {
     pthread_mutex_lock(&arena_lock);

@@ -47,6 +47,10 @@ void _weft_arena_release_pool(weft_pool *pool);
  * allocate from weft or take the arena lock). */
 void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg);
 
+/* The arena lock itself, for a walk that must keep arenas mapped. */
+void _weft_arena_lock(void);
+void _weft_arena_unlock(void);
+
 typedef struct weft_arena_stats {
     size_t mapped, peak, empty_kept, pools_taken, bytes_returned, bytes_purged;
 } weft_arena_stats;

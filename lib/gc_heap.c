@@ -81,7 +81,9 @@ int _weft_gc_register(weft_object *o)
 
 static void free_node(struct rcu_head *head)
 {
-    free(caa_container_of(head, registry_node, rcu));
+    registry_node *n = caa_container_of(head, registry_node, rcu);
+    WEFT_TSAN_ACQUIRE(n); /* pairs with the release before call_rcu */
+    free(n);
 }
 
 static registry_node *registry_lookup(const weft_object *o)
@@ -99,8 +101,10 @@ static registry_node *registry_lookup(const weft_object *o)
 void _weft_gc_unregister(weft_object *o)
 {
     registry_node *n = registry_lookup(o);
-    if (n && cds_lfht_del(registry, &n->node) == 0)
+    if (n && cds_lfht_del(registry, &n->node) == 0) {
+        WEFT_TSAN_RELEASE(n);
         urcu_qsbr_call_rcu(&n->rcu, free_node);
+    }
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -168,6 +172,10 @@ typedef struct pool_walk {
 static void collect_pool(weft_pool *pool, void *arg)
 {
     pool_walk *pw = arg;
+    /* A young list may name a pool whose arena is gone by now: look at the
+     * pool only if its arena is still mapped (arena lock held, so it stays). */
+    if (!_weft_arena_map_contains(pool))
+        return;
     if (pool->kind != WEFT_KIND_OBJ || pool->cls == 0 || pool->gc_age > pw->max_age)
         return;
     /* A young list may name a pool twice: the first visit marks it. */
@@ -194,12 +202,16 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
     pool_walk pw = {w, max_age};
     /* Young collections walk only the pools made young since the last
      * collection; older ones walk every arena. */
-    if (max_age == 0)
+    if (max_age == 0) {
+        /* The lock keeps arenas mapped and pool classes still: a grace-period
+         * callback may be releasing retired pools meanwhile. */
+        _weft_arena_lock();
         _weft_heap_take_young(collect_pool, &pw);
-    else
+        _weft_arena_unlock();
+    } else {
         _weft_arena_for_each_pool(collect_pool, &pw);
-    if (max_age > 0)
         _weft_heap_take_young(discard_young, NULL);
+    }
     for (size_t i = 0; i < w->npools && !w->failed; i++) {
         weft_pool *pool = w->pools[i];
         *scratch_ref(pool) = NULL;

@@ -62,14 +62,19 @@ static weakref_entry *lookup_locked(weft_object *referent)
     return node ? caa_container_of(node, weakref_entry, node) : NULL;
 }
 
+/* TSan cannot see that call_rcu orders the free after every use: the
+ * remover releases the entry, the callback acquires it. */
 static void free_entry(struct rcu_head *head)
 {
-    free(caa_container_of(head, weakref_entry, rcu));
+    weakref_entry *e = caa_container_of(head, weakref_entry, rcu);
+    WEFT_TSAN_ACQUIRE(e);
+    free(e);
 }
 
 static void remove_entry_locked(weakref_entry *e)
 {
     cds_lfht_del(registry, &e->node);
+    WEFT_TSAN_RELEASE(e);
     urcu_qsbr_call_rcu(&e->rcu, free_entry);
 }
 

@@ -41,7 +41,8 @@ static void on_stop_signal(int sig)
 
 static struct sigaction previous[32];
 
-static void on_crash(int sig)
+/* Print the replay note once, whoever asks first. */
+static void write_crash_note(void)
 {
     static volatile sig_atomic_t once;
     if (!once) {
@@ -49,6 +50,11 @@ static void on_crash(int sig)
         ssize_t rc = write(2, crash_note, crash_note_len);
         (void)rc;
     }
+}
+
+static void on_crash(int sig)
+{
+    write_crash_note();
     /* Hand the signal to whoever handled it before (a sanitizer, or the
      * default action), by returning into the fault or re-raising. */
     sigaction(sig, &previous[sig], NULL);
@@ -62,8 +68,7 @@ extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__
 
 static void on_sanitizer_death(void)
 {
-    ssize_t rc = write(2, crash_note, crash_note_len);
-    (void)rc;
+    write_crash_note();
 }
 
 static void install_handlers(void)
@@ -139,14 +144,12 @@ int main(int argc, char **argv)
         return 1;
     }
     oracle_init(opt.seed);
-    revive_init();
-    weak_init();
     gc_setup();
     /* Half the vocabulary now, the rest by the workers (concurrent first
      * interning) or at the end: the heap then holds exactly VOCAB/2 more
      * immortal strings than at the baseline. */
     for (unsigned k = 0; k < VOCAB / 2; k++)
-        if (intern_vocab(k) != 0) {
+        if (intern_vocab(k, NULL) != 0) {
             fprintf(stderr, "weft-stress: interning failed: %s\n", weft_error_message());
             return 1;
         }
@@ -169,6 +172,7 @@ int main(int argc, char **argv)
         bool busy = workers_tick(false);
         double elapsed = now_seconds() - t0;
         oracle_reap();
+        rings_prune();
         progress_tick(elapsed, false);
         if (!busy || signalled || (opt.duration > 0 && elapsed >= opt.duration))
             break;
@@ -199,8 +203,9 @@ int main(int argc, char **argv)
     }
     uint64_t ring_leaks = workload_check_dropped_rings(20);
     r.leaked_watches = weak_orphans_fini(20);
+    size_t interned_bytes = 0; /* the blocks of the strings interned since the baseline */
     for (unsigned k = VOCAB / 2; k < VOCAB; k++)
-        if (intern_vocab(k) != 0) {
+        if (intern_vocab(k, &interned_bytes) != 0) {
             fprintf(stderr, "weft-stress: interning failed: %s\n", weft_error_message());
             return 1;
         }
@@ -219,6 +224,9 @@ int main(int argc, char **argv)
                           (long)base.small_blocks_in_use - (long)(VOCAB - VOCAB / 2);
     r.large_blocks_over =
         (long)after.large_blocks_in_use - (long)base.large_blocks_in_use;
+    r.small_bytes_over = (long)after.small_bytes_in_use - (long)base.small_bytes_in_use -
+                         (long)interned_bytes;
+    r.large_bytes_over = (long)after.large_bytes_in_use - (long)base.large_bytes_in_use;
     r.peak_rss = peak_rss_bytes();
 
     uint64_t objects =
@@ -226,7 +234,8 @@ int main(int argc, char **argv)
             ? r.leaked_ids
             : (uint64_t)(r.live_at_shutdown > 0 ? r.live_at_shutdown : 0);
     r.leaks = objects + (uint64_t)labs(r.small_blocks_over) +
-              (uint64_t)labs(r.large_blocks_over);
+              (uint64_t)labs(r.large_blocks_over) +
+              (r.small_bytes_over || r.large_bytes_over); /* blocks in other classes */
     if (r.live_at_shutdown < 0)
         r.leaks++;    /* weft_shutdown failed */
     r.violations = 0; /* a violation during the run has aborted it already */
@@ -235,7 +244,8 @@ int main(int argc, char **argv)
     if (r.leaks || r.violations) {
         fprintf(stderr, "weft-stress: FAILED (seed %" PRIu64 "); replay with:\n  %s\n",
                 opt.seed, options_replay_command());
-        if (r.small_blocks_over || r.large_blocks_over)
+        if (r.small_blocks_over || r.large_blocks_over || r.small_bytes_over ||
+            r.large_bytes_over)
             weft_heap_print_stats(stderr);
     }
 

@@ -553,12 +553,14 @@ weft_object *make_dict(idblock *ids, bool tracked, bool pure, uint64_t *id_out)
 
 /* ---------------------------------------------------------------- the vocabulary */
 
-int intern_vocab(unsigned k)
+int intern_vocab(unsigned k, size_t *block_bytes)
 {
     char name[4] = {'k', (char)('0' + k / 10), (char)('0' + k % 10), 0};
     weft_object *s = weft_str_intern_cstr(name);
     if (!s)
         return -1;
+    if (block_bytes)
+        *block_bytes += weft_usable_size(s);
     weft_decref(s); /* immortal: the table keeps it */
     return 0;
 }

@@ -50,6 +50,9 @@ static const char usage[] =
     "                     a dict, the default) or ring (the harness's own buffers)\n"
     "  --watch-rate P     share of built-in objects whose death the oracle\n"
     "                     observes through a weakref (default 0.25)\n"
+    "  --inject-bug B     make the harness itself misbehave once, to show that the\n"
+    "                     oracle notices: early-free (one decref too many while a\n"
+    "                     root holds the object) or leak (one decref too few)\n"
     "  --json             print the report as JSON (progress goes to stderr)\n"
     "  --quiet            no progress line\n"
     "  --help             this text\n";
@@ -231,6 +234,14 @@ void options_parse(int argc, char **argv)
                 (strcmp(opt.handoff, "weft") != 0 && strcmp(opt.handoff, "ring") != 0))
                 bad("--handoff expects weft or ring, got '%s'",
                     opt.handoff ? opt.handoff : "");
+        } else if (strcmp(name, "--inject-bug") == 0) {
+            const char *v = VALUE();
+            if (v && strcmp(v, "early-free") == 0)
+                opt.inject = INJECT_EARLY_FREE;
+            else if (v && strcmp(v, "leak") == 0)
+                opt.inject = INJECT_LEAK;
+            else
+                bad("--inject-bug expects early-free or leak, got '%s'", v ? v : "");
         } else if (strcmp(name, "--watch-rate") == 0) {
             opt.watch_rate = parse_double(name, VALUE(), 0, 1);
         } else if (strcmp(name, "--json") == 0) {

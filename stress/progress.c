@@ -4,7 +4,9 @@
  * plain line every five seconds (logs, CI). Fields: elapsed time, operations
  * per second over the last interval, collections and pause p99/max ("-"
  * where weft has no collector), objects the oracle knows alive, resident
- * memory, worker threads attached / slots. */
+ * memory, worker threads attached / slots. WEFT_STRESS_DEBUG=1 adds a line
+ * on stderr with the oracle's memory, the heap's blocks, and what waits in
+ * the resurrection list and the handoff layer. */
 #include "stress.h"
 
 #include <inttypes.h>

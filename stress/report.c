@@ -95,11 +95,12 @@ static void text(FILE *f, const run_result *r)
         fprintf(f, "  gc on/off ratio     - (%s)\n",
                 g->available ? "run with --gc-ratio" : "no collector in use");
     fprintf(f, "  peak RSS            %.1f MiB\n", mib(r->peak_rss));
-    fprintf(f,
-            "  at shutdown         %ld objects alive, small blocks %+ld and large blocks "
-            "%+ld against "
-            "the start (interned strings excepted)\n",
-            r->live_at_shutdown, r->small_blocks_over, r->large_blocks_over);
+    fprintf(
+        f,
+        "  at shutdown         %ld objects alive; against the start (interned strings "
+        "excepted): small blocks %+ld (%+ld bytes), large blocks %+ld (%+ld bytes)\n",
+        r->live_at_shutdown, r->small_blocks_over, r->small_bytes_over,
+        r->large_blocks_over, r->large_bytes_over);
     if (r->leaks)
         fprintf(f,
                 "  leaked              %" PRIu64 " ids never died, %" PRIu64
@@ -200,8 +201,10 @@ static void json(FILE *f, const run_result *r)
     fprintf(f, "  \"peak_rss_bytes\": %zu,\n", r->peak_rss);
     fprintf(f,
             "  \"live_at_shutdown\": %ld,\n  \"small_blocks_over_start\": %ld,\n  "
-            "\"large_blocks_over_start\": %ld,\n",
-            r->live_at_shutdown, r->small_blocks_over, r->large_blocks_over);
+            "\"small_bytes_over_start\": %ld,\n  \"large_blocks_over_start\": %ld,\n  "
+            "\"large_bytes_over_start\": %ld,\n",
+            r->live_at_shutdown, r->small_blocks_over, r->small_bytes_over,
+            r->large_blocks_over, r->large_bytes_over);
     fprintf(f, "  \"leaked_ids\": %" PRIu64 ",\n  \"leaked_watches\": %" PRIu64 ",\n",
             r->leaked_ids, r->leaked_watches);
     fprintf(f, "  \"leaks\": %" PRIu64 ",\n  \"violations\": %" PRIu64 "\n}\n", r->leaks,

@@ -20,8 +20,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_object **items; /* lock */
 static size_t count, cap;   /* lock */
 
-void revive_init(void) {}
-
 bool revive_put(weft_object *self)
 {
     sobj *s = (sobj *)self;

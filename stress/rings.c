@@ -69,6 +69,7 @@ void drop_ring(worker *w, weft_object *head)
     if (gc_cycles_need_breaking()) {
         ring_break(head);
     } else if (w && ((sobj *)head)->maker == w->serial) {
+        rings_prune_own(w);
         ring_ids(head, &w->rings, &w->nrings, &w->caprings);
     } else {
         pthread_mutex_lock(&rings_lock);
@@ -107,9 +108,35 @@ static void check_rings(uint64_t *ids, size_t n, const char *who)
 
 void rings_check_own(worker *w, size_t n)
 {
+    if (!n)
+        return;
     check_rings(w->rings, n, "forced collection");
     memmove(w->rings, w->rings + n, (w->nrings - n) * sizeof *w->rings);
     w->nrings -= n;
+}
+
+/* Forget the ids already dead: a list of rings waiting for a collection
+ * stays as long as the garbage it describes, not as the run. */
+static void prune(uint64_t *ids, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (!oracle_is_resolved(ids[i]))
+            ids[kept++] = ids[i];
+    *n = kept;
+}
+
+void rings_prune(void)
+{
+    pthread_mutex_lock(&rings_lock);
+    prune(global_rings, &nglobal_rings);
+    pthread_mutex_unlock(&rings_lock);
+}
+
+void rings_prune_own(worker *w)
+{
+    if (w->nrings >= 65536 && w->nrings >= w->caprings / 2 + w->caprings / 4)
+        prune(w->rings, &w->nrings);
 }
 
 void rings_retire(worker *w)

@@ -29,7 +29,8 @@ void drop_plain(sref *r)
         return;
     if (r->tracked)
         oracle_hold(r->id, -1, "drop");
-    weft_decref(r->obj);
+    if (!inject_bug(INJECT_LEAK, r)) /* --inject-bug leak: keep one reference for ever */
+        weft_decref(r->obj);
     r->obj = NULL;
 }
 
@@ -41,7 +42,7 @@ void drop(worker *w, sref *r)
     drop_plain(r);
 }
 
-/* Take over a reference handed out by the handoff layer. */
+/* Take over a reference handed out by a container or the handoff layer. */
 void take(weft_object *o, sref *r, const char *where)
 {
     identify(o, false, 0, r, where);
@@ -57,6 +58,7 @@ void root_set(worker *w, unsigned i, sref r)
     drop(w, &old);
 }
 
+/* A random non-empty root (a ring's only if allow_ring), or -1. */
 int pick_root(worker *w, bool allow_ring)
 {
     for (int tries = 0; tries < 8; tries++) {
@@ -83,6 +85,8 @@ weft_object *borrow(worker *w, unsigned *gen)
         *gen = w->roots[i].gen + 1u;
     return w->roots[i].obj;
 }
+
+/* A random root holding an object of that kind, or -1. */
 int pick_kind(worker *w, unsigned kind)
 {
     for (int tries = 0; tries < 12; tries++) {
@@ -91,4 +95,13 @@ int pick_kind(worker *w, unsigned kind)
             return (int)i;
     }
     return -1;
+}
+
+bool inject_bug(int kind, const sref *r)
+{
+    static atomic_bool done;
+    if (opt.inject != kind || r->kind != K_OBJ ||
+        atomic_load_explicit(&done, memory_order_relaxed))
+        return false;
+    return !atomic_exchange(&done, true);
 }

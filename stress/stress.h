@@ -1,8 +1,8 @@
 /* stress/stress.h: the pieces of weft-stress and how they fit.
  *
- * weft-stress runs N worker threads (plus, once it exists, weft's collector)
- * through a seeded random mix of object operations, and checks every step
- * against an exact oracle. Glossary:
+ * weft-stress runs N worker threads (plus weft's collector, where there is
+ * one) through a seeded random mix of object operations, and checks every
+ * step against an exact oracle. Glossary:
  *
  *   id        a 64-bit number the harness gives every object it makes. The
  *             object carries it in its content (stress.obj fields, an int's
@@ -14,9 +14,10 @@
  *   tracked   an id whose death the oracle observes: every stress.obj (its
  *             finalize and dealloc hooks report), and built-ins that carry a
  *             "watch" weakref whose callback reports their death.
- *   hold      a reference the harness itself keeps in a root: a worker's slot,
- *             a mailbox, the board, the resurrection list. The oracle counts
- *             holds per tracked id; a death while holds > 0 is a violation.
+ *   hold      a reference the harness's own code keeps: in a worker's slot,
+ *             in hand, in the resurrection list (not in objects or containers,
+ *             mailboxes and board included). The oracle counts holds per
+ *             tracked id; a death while holds > 0 is a violation.
  *   slot      one of a worker's roots: a reference plus what the worker knows
  *             about it (key, id, kind).
  *   ring      a reference cycle of stress.objs (--cycles).
@@ -56,11 +57,14 @@ typedef struct stress_options {
     unsigned slots;    /* roots per worker */
     bool json, soak, quiet, cycles, no_gc, gc_ratio;
     const char *handoff; /* "weft" or "ring" (--handoff) */
+    int inject;          /* INJECT_* (--inject-bug): a harness bug, to test the oracle */
     int argc;            /* the command line, for the replay command */
     char **argv;
 } stress_options;
 
 extern stress_options opt;
+
+enum { INJECT_NONE, INJECT_EARLY_FREE, INJECT_LEAK };
 
 /* Parse argv into opt. Returns 0, or exits: 0 after --help, 2 on bad input. */
 void options_parse(int argc, char **argv);
@@ -352,12 +356,12 @@ weft_object *make_list(idblock *ids, bool tracked, bool pure, size_t prefill,
 /* A dict whose key -1 maps to its token (never deleted). */
 weft_object *make_dict(idblock *ids, bool tracked, bool pure, uint64_t *id_out);
 #define DICT_TOKEN_KEY (-1)
-/* Keep a string of the vocabulary interned now (at set-up and at the end). */
-int intern_vocab(unsigned k);
+/* Keep a string of the vocabulary interned now (at set-up and at the end);
+ * adds the size of its heap block to *block_bytes (if not NULL). */
+int intern_vocab(unsigned k, size_t *block_bytes);
 
 /* ---------------------------------------------------------------- resurrection */
 
-void revive_init(void);
 /* From a finalizer: store a new reference to self; false if the list is full. */
 bool revive_put(weft_object *self);
 /* A resurrected object (the list's reference becomes the caller's), or NULL. */
@@ -379,7 +383,6 @@ typedef struct wlist {
     size_t n, cap;
 } wlist;
 
-void weak_init(void);
 /* A weakref whose callback reports the death of `id` to the oracle. */
 weft_object *weak_new(weft_object *referent, uint64_t id);
 int wlist_push(wlist *l, weft_object *ref, uint64_t id, bool ring);
@@ -494,6 +497,8 @@ uint64_t workload_run(worker_slot *slot, uint64_t budget);
  * or the board (held: false) or the resurrection list (held: true), breaking
  * a ring if need be. */
 void workload_drop_leftover(weft_object *o, bool held);
+/* The driver, now and then: forget ring members already dead. */
+void rings_prune(void);
 /* After the final full collection: every ring dropped whole must be dead.
  * Returns how many members are not (each a leak); frees the list. */
 uint64_t workload_check_dropped_rings(unsigned show);
@@ -519,6 +524,8 @@ typedef struct run_result {
     long live_at_shutdown;
     long small_blocks_over; /* small blocks in use above the baseline */
     long large_blocks_over;
+    long small_bytes_over; /* and their bytes */
+    long large_bytes_over;
     uint64_t leaked_ids;
     uint64_t leaked_watches;
     uint64_t leaks; /* everything above that is non-zero */

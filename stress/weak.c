@@ -33,8 +33,6 @@ static void weak_callback(weft_object *ref, void *arg)
     oracle_weak_callback(id);
 }
 
-void weak_init(void) {}
-
 weft_object *weak_new(weft_object *referent, uint64_t id)
 {
     weft_object *ref = weft_weakref_new(referent, weak_callback, (void *)(uintptr_t)id);

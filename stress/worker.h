@@ -30,6 +30,9 @@ bool failed(const char *what);
  * is for a reference that moved elsewhere (the ring lives on there). */
 void drop(worker *w, sref *r);
 void drop_plain(sref *r);
+/* --inject-bug: true once, for the first stress.obj that comes by, when
+ * the bug asked for is `kind`. */
+bool inject_bug(int kind, const sref *r);
 /* Take over a reference handed out by a container or the handoff layer. */
 void take(weft_object *o, sref *r, const char *where);
 /* Store r in root i (moved in), dropping what was there. */
@@ -62,5 +65,7 @@ void drop_ring(worker *w, weft_object *head);
 void rings_check_own(worker *w, size_t n);
 /* A leaving worker hands its recorded rings to the end phase. */
 void rings_retire(worker *w);
+/* Drop the dead from a worker's list when it grows large. */
+void rings_prune_own(worker *w);
 
 #endif

@@ -10,18 +10,25 @@
  * blocking regions, poll safepoints, force collections, and arm allocation
  * failures.
  *
- * Holds (oracle.c): every reference the harness owns outside of objects is a
- * hold. A new tracked object is born with one; a copy adds one; a drop takes
- * one away before the decref; a move (mailbox, board swap, resurrection list)
- * keeps it. References that objects own (children, payloads, tuple items) are
- * not holds.
+ * Holds (oracle.c): every reference the harness's own code owns (in a root,
+ * in hand during an operation, in the resurrection list) is a hold. A new
+ * tracked object is born with one; a copy adds one; a drop takes one away
+ * before the decref; a move between roots or into and out of the
+ * resurrection list keeps it. References that objects own (children,
+ * payloads, tuple items, container items, and the mailboxes' and the
+ * board's, which work as containers) are not holds: taking one out of a
+ * container adds a hold, putting one in and dropping one's own takes it away.
+ *
+ * Every object read is identified (objects.c): type, content, checksum, the
+ * key expected, and for a tracked object that the oracle has it alive.
  *
  * Rings: a ring head is moved, never shared: it is not copied, not put on the
  * board, not made the child or item of another object, and weakrefs to it
- * are never read. Its one holder can then break it (clear the head's child)
- * when there is no collector, without racing any reader. With a collector,
- * rings are dropped whole and their members' ids are checked after the next
- * full collection.
+ * are never read. Its one holder (a root, or a mailbox) can then break it
+ * (clear the head's child) when there is no collector, without racing any
+ * reader. With a collector, rings are dropped whole and must be dead after a
+ * full collection (rings.c); some have a member whose finalizer resurrects
+ * it, and then the whole ring survives.
  *
  * Failures: any weft call that allocates may fail when --fail-rate arms the
  * fault injector (which is global: the failure hits whichever thread
@@ -48,6 +55,15 @@ static void op_walk(worker *w)
     if (i < 0)
         return;
     size_t budget = (size_t)rng_range(&w->r, 1, 512);
+    /* --inject-bug early-free: release the root's only reference but keep
+     * the root (its hold stays): the death must be caught as it happens. */
+    if (weft_refcount(w->roots[i].obj) == 1 &&
+        inject_bug(INJECT_EARLY_FREE, &w->roots[i])) {
+        weft_decref(w->roots[i].obj);
+        violation(
+            "--inject-bug early-free: the oracle missed the early free of id %" PRIu64,
+            w->roots[i].id);
+    }
     size_t n = walk(w->roots[i].obj, w->roots[i].key, budget);
     stat_add(ST_WALKS, 1);
     stat_add(ST_NODES, n);

@@ -124,16 +124,6 @@ void _weft_brc_merge_own_queue(weft_thread *t)
     drain(t, false);
 }
 
-void _weft_brc_merge_if_detached(weft_thread *t)
-{
-    pthread_mutex_lock(&t->lock);
-    bool work = !_weft_objstack_is_empty(&t->merge_queue);
-    if (work)
-        t->suspend_count++;
-    pthread_mutex_unlock(&t->lock);
-    if (work)
-        drain(t, true);
-}
 
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead)
 {

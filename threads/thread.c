@@ -158,28 +158,27 @@ int weft_thread_detach(void)
         _weft_set_error(WEFT_ESTATE, "weft_thread_detach: inside a blocking region");
         return -1;
     }
-    _weft_brc_merge_own_queue(t);
-    /* Pools emptied by giving up the heap are retired while still online. */
-    if (_weft_tls_heap)
-        _weft_heap_release(_weft_tls_heap);
-    _weft_qsbr_flush_retired_pools();
-    _weft_qsbr_thread_unregister();
-
-    /* After this store (under the lock) other threads merge on this record's
-     * behalf instead of queueing to it; a pending stop is honoured first. */
+    /* Everything that touches objects or pools (merges, deallocations, giving
+     * up the heap) happens while still ATTACHED, where a stop of the world
+     * waits for us. The switch to DETACHED, under the record's lock, happens
+     * only when no work is pending: a queuer that saw ATTACHED has set MERGE
+     * before we look, later ones see DETACHED and merge on our behalf. From
+     * then on this thread touches nothing a collection reads. */
     for (;;) {
+        _weft_brc_merge_own_queue(t);
+        if (_weft_tls_heap)
+            _weft_heap_release(_weft_tls_heap);
+        _weft_qsbr_flush_retired_pools(); /* still online: call_rcu allowed */
         if (weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP)
             _weft_stw_park(t);
         pthread_mutex_lock(&t->lock);
-        if (!(weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP))
+        if (!weft_load_relaxed(&t->xbreaker))
             break;
         pthread_mutex_unlock(&t->lock);
     }
     weft_store_seq_cst(&t->xstate, WEFT_THREAD_DETACHED);
     pthread_mutex_unlock(&t->lock);
-    /* A queuer that saw ATTACHED just before has left MERGE_PENDING and an
-     * object in the queue: merge it on our own behalf now that we are off. */
-    _weft_brc_merge_if_detached(t);
+    _weft_qsbr_thread_unregister();
 
     _weft_tls_thread = NULL;
     _weft_tls_index = WEFT_NO_THREAD;

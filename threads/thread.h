@@ -99,8 +99,6 @@ void _weft_brc_merge_own_queue(weft_thread *t);
 /* With the world stopped: merge every thread's queue; objects found dead are
  * pushed on `dead` to be freed after the world resumes. */
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
-/* Merge what is left in the queue of a record that is no longer ATTACHED. */
-void _weft_brc_merge_if_detached(weft_thread *t);
 
 void _weft_safepoint_slow(weft_thread *t);
 
