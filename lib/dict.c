@@ -279,9 +279,9 @@ int weft_is_dict(const weft_object *o)
     return o && o->type == &weft_dict_type;
 }
 
-static bool check_dict(weft_object *o, const char *fn)
+static inline bool check_dict(weft_object *o, const char *fn)
 {
-    if (weft_is_dict(o))
+    if (WEFT_LIKELY(o && o->type == &weft_dict_type))
         return true;
     _weft_set_error(WEFT_EINVAL, "%s: not a dict (%s)", fn, o ? o->type->name : "NULL");
     return false;
@@ -471,7 +471,7 @@ static int lookup(weft_object *o, weft_object *key, weft_object **out, const cha
     if (!check_dict(o, fn) || key_hash(key, &h) != 0)
         return -2;
     int rc = LOOKUP_RETRY;
-    if (_weft_domain_is_default(WEFT_DOMAIN_OBJ))
+    if (!(weft_load_relaxed(&_weft_alloc_flags) & WEFT_AF_HOOKED))
         rc = lookup_optimistic(DICT(o), key, h, out);
     if (rc == LOOKUP_RETRY)
         rc = lookup_locked(DICT(o), key, h, out);

@@ -61,9 +61,10 @@ static void slot_set(list_store *s, size_t i, weft_object *o)
 
 /* Lock-free reads are safe only while objects live in weft's object pools
  * (not when the obj domain is hooked, e.g. WEFT_MALLOC=malloc). */
-static bool optimistic_reads(void)
+static inline bool optimistic_reads(void)
 {
-    return _weft_domain_is_default(WEFT_DOMAIN_OBJ);
+    /* Any hook at all sends readers to the lock: one load, no call. */
+    return !(weft_load_relaxed(&_weft_alloc_flags) & WEFT_AF_HOOKED);
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -150,9 +151,9 @@ int weft_is_list(const weft_object *o)
     return o && o->type == &weft_list_type;
 }
 
-static bool check_list(weft_object *o, const char *fn)
+static inline bool check_list(weft_object *o, const char *fn)
 {
-    if (weft_is_list(o))
+    if (WEFT_LIKELY(o && o->type == &weft_list_type))
         return true;
     _weft_set_error(WEFT_EINVAL, "%s: not a list (%s)", fn, o ? o->type->name : "NULL");
     return false;

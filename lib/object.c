@@ -96,6 +96,7 @@ static weft_object *new_object(const weft_type *type, size_t size)
         _weft_safepoint_slow(t);
     if (WEFT_UNLIKELY(_weft_pool_retired_pending()))
         _weft_qsbr_flush_retired_pools();
+    _weft_quiescent_every(t, 256);
     weft_object *o = _weft_object_alloc(size);
     if (!o)
         return NULL;

@@ -92,6 +92,8 @@ void weft_defer_free(void *block)
     }
     d->block = block;
     urcu_qsbr_call_rcu(&d->rcu, free_after_grace);
+    if (_weft_tls_thread)
+        _weft_quiescent_every(_weft_tls_thread, 64);
 }
 
 typedef struct retired_batch {

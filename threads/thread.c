@@ -218,6 +218,15 @@ void weft_safepoint(void)
     _weft_qsbr_quiescent();
 }
 
+void _weft_quiescent_every(weft_thread *t, unsigned period)
+{
+    if (++t->quiescent_countdown < period)
+        return;
+    t->quiescent_countdown = 0;
+    if (t->blocking_depth == 0)
+        _weft_qsbr_quiescent();
+}
+
 void _weft_safepoint_slow(weft_thread *t)
 {
     unsigned work = weft_load_acquire(&t->xbreaker);

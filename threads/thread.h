@@ -69,6 +69,7 @@ typedef struct weft_thread {
     unsigned dealloc_depth;
     unsigned blocking_depth;
     long gc_young_local; /* tracked allocations minus frees not yet published */
+    unsigned quiescent_countdown; /* calls until the next implicit quiescent state */
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
@@ -101,6 +102,11 @@ void _weft_brc_merge_own_queue(weft_thread *t);
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
 
 void _weft_safepoint_slow(weft_thread *t);
+/* Report a quiescent state every so many calls: object creation and deferred
+ * frees are points where a thread holds no RCU-protected pointer (weft's API
+ * hands out only counted references), so grace periods advance even in a
+ * loop that never calls weft_safepoint. */
+void _weft_quiescent_every(weft_thread *t, unsigned period);
 
 /* Counters summed over all records (live objects at shutdown). */
 void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
