@@ -127,7 +127,7 @@ typedef struct bench_suite {
 
 /* Every suite of weft-bench, in the order they are registered (and run).
  * X(n) names the suite object `bench_suite_<n>`. */
-#define BENCH_SUITES(X) X(alloc) X(object) X(container) X(trace)
+#define BENCH_SUITES(X) X(alloc) X(object) X(container) X(trace) X(gc)
 
 #define BENCH_DECLARE_SUITE(n) extern const bench_suite bench_suite_##n;
 BENCH_SUITES(BENCH_DECLARE_SUITE)

@@ -53,6 +53,7 @@
 #include <weft/weft.h>
 
 #include "bench.h"
+#include "weft_threads.h"
 
 #define ITEMS 1000
 #define RAND_SLOTS 4096 /* random indices per thread (a power of two) */
@@ -93,15 +94,6 @@ static void draw_tables(void)
 static void key_text(char *buf, size_t size, int i)
 {
     snprintf(buf, size, "key:%06d", i);
-}
-
-/* A threaded body that cannot run: report it and still pass the harness's
- * start and stop barriers, which the other threads wait at. */
-static void skip_threaded(bench_state *s, const char *message)
-{
-    bench_skip(s, message);
-    while (bench_keep_running(s)) {
-    }
 }
 
 /* ---------------------------------------------------------------- fixtures */
@@ -575,26 +567,49 @@ static void dict_get_cpython(bench_state *s)
 /* ---------------------------------------------------------------- dict_get_shared */
 
 /* Thread 0 builds the dict (and its keys and values) before its first
- * bench_keep_running*, and the others read the pointer after theirs: the
+ * bench_weft_keep_running, and the others read the pointer after theirs: the
  * harness's start barrier orders the two. Thread 0 releases everything after
- * the stop barrier, when every thread is done reading. */
+ * the stop barrier, when every thread is done reading. (weft_threads.h: the
+ * barriers are waited at inside blocking regions, so that a stop of the
+ * world never waits for a thread there.) */
 static _Atomic(weft_object *) shared_dict;
+
+/* The timed loop of one thread; NULL, or what went wrong. */
+static const char *shared_gets(bench_state *s)
+{
+    weft_object *d = NULL;
+    const uint16_t *index = rand_table[bench_thread_index(s)].index;
+    unsigned n = 0;
+    while (bench_weft_keep_running(s, GET_BATCH)) {
+        if (__builtin_expect(!d, 0)) {
+            d = atomic_load_explicit(&shared_dict, memory_order_acquire);
+            if (!d)
+                return "no shared dict (thread 0 failed to build it)";
+        }
+        for (int i = 0; i < GET_BATCH; i++, n++) {
+            weft_object *v = weft_dict_get(d, wfx.key[index[n & (RAND_SLOTS - 1)]]);
+            if (__builtin_expect(!v, 0))
+                return "dict get returned NULL";
+            bench_escape(v);
+            weft_decref(v);
+        }
+        if (n % SAFEPOINT_EVERY == 0)
+            weft_safepoint();
+    }
+    bench_set_items(s, bench_iterations(s));
+    return NULL;
+}
 
 static void dict_get_shared_weft(bench_state *s)
 {
-    if (bench_threads(s) > MAX_THREADS) {
-        skip_threaded(s, "too many threads for dict_get_shared");
-        return;
-    }
-    bool attach = !weft_thread_is_attached();
-    if (attach && weft_thread_attach() != 0) {
-        skip_threaded(s, "weft_thread_attach failed");
-        return;
-    }
-    bool builder = bench_thread_index(s) == 0;
+    bool attached_here = false, builder = bench_thread_index(s) == 0;
     const char *bad = NULL;
     void *built = NULL;
-    if (builder) {
+    if (bench_threads(s) > MAX_THREADS)
+        bad = "too many threads for dict_get_shared";
+    else if (!bench_weft_enter(s, &attached_here))
+        bad = "weft_thread_attach failed";
+    else if (builder) {
         if (!weft_fixture_make(&wfx))
             bad = "fixture creation failed";
         else
@@ -609,41 +624,10 @@ static void dict_get_shared_weft(bench_state *s)
     }
     /* A failure on thread 0 is seen by the others as a NULL dict after the
      * start barrier: each then stops at its first batch. */
-    if (bad) {
-        skip_threaded(s, bad);
-    } else {
-        weft_object *d = NULL;
-        const uint16_t *index = rand_table[bench_thread_index(s)].index;
-        unsigned n = 0;
-        while (bench_keep_running_batch(s, GET_BATCH)) {
-            if (__builtin_expect(!d, 0)) {
-                d = atomic_load_explicit(&shared_dict, memory_order_acquire);
-                if (!d) {
-                    bench_skip(s, "no shared dict (thread 0 failed to build it)");
-                    while (bench_keep_running(s)) {
-                    }
-                    break;
-                }
-            }
-            for (int i = 0; i < GET_BATCH; i++, n++) {
-                weft_object *v = weft_dict_get(d, wfx.key[index[n & (RAND_SLOTS - 1)]]);
-                if (__builtin_expect(!v, 0)) {
-                    bad = "dict get returned NULL";
-                    break;
-                }
-                bench_escape(v);
-                weft_decref(v);
-            }
-            if (bad) {
-                skip_threaded(s, bad);
-                break;
-            }
-            if (n % SAFEPOINT_EVERY == 0)
-                weft_safepoint();
-        }
-        if (!bad)
-            bench_set_items(s, bench_iterations(s));
-    }
+    if (!bad)
+        bad = shared_gets(s);
+    if (bad)
+        bench_weft_skip(s, bad);
     if (builder) {
         atomic_store(&shared_dict, NULL);
         if (built) {
@@ -654,8 +638,7 @@ static void dict_get_shared_weft(bench_state *s)
         }
         weft_fixture_release(&wfx);
     }
-    if (attach)
-        weft_thread_detach();
+    bench_weft_leave(s, attached_here);
 }
 
 /* ---------------------------------------------------------------- mem_empty_lists */

@@ -13,7 +13,11 @@
  *                              doing incref+decref pairs on the OTHER thread's
  *                              object (weft: the non-owner's atomic path;
  *                              weft_safepoint every 1024 pairs, where merges
- *                              would happen); impls weft, atomic;
+ *                              would happen); impls weft, atomic. The time
+ *                              per pair is the wall time over the pairs of
+ *                              both threads (bench.h, bench_set_items): half
+ *                              the time of one thread's pair when the two
+ *                              threads really run at once;
  *   obj_new/<impl>/<kind>      create one object and destroy it: an int
  *                              beyond the small-int cache (1000..2023), a
  *                              2-tuple of two small ints, a str of 16 bytes;
@@ -42,6 +46,7 @@
 #include <weft/weft.h>
 
 #include "bench.h"
+#include "weft_threads.h"
 
 #define RC_BATCH 256         /* incref+decref pairs per call into the harness */
 #define SAFEPOINT_EVERY 1024 /* rc_shared: pairs between two weft_safepoint calls */
@@ -57,15 +62,6 @@ __attribute__((noinline, noreturn)) static void count_reached_zero(const char *i
 {
     fprintf(stderr, "object_bench: %s: a count the benchmark holds reached zero\n", impl);
     abort();
-}
-
-/* A threaded body that cannot run: report it and still pass the harness's
- * start and stop barriers, which the other threads wait at. */
-static void skip_threaded(bench_state *s, const char *message)
-{
-    bench_skip(s, message);
-    while (bench_keep_running(s)) {
-    }
 }
 
 /* ---------------------------------------------------------------- the counters */
@@ -161,9 +157,11 @@ static void rc_owner_atomic(bench_state *s)
 /* ---------------------------------------------------------------- rc_shared */
 
 /* Each thread publishes its own object in the slot of its index before its
- * first bench_keep_running*, and reads the other's after it: the harness's
- * start barrier orders the two. The stop barrier (inside the call that ends
- * the loop) keeps each object alive until the other thread is done with it. */
+ * first bench_weft_keep_running, and reads the other's after it: the
+ * harness's start barrier orders the two. The stop barrier (inside the call
+ * that ends the loop) keeps each object alive until the other thread is done
+ * with it. (weft_threads.h: the barriers are waited at inside blocking
+ * regions, so that a stop of the world never waits for a thread there.) */
 static _Atomic(void *) shared_slot[2];
 
 BODY rc_cross(bench_state *s, void *own, ref_fn incref, ref_fn decref, bool safepoints)
@@ -171,7 +169,7 @@ BODY rc_cross(bench_state *s, void *own, ref_fn incref, ref_fn decref, bool safe
     int me = bench_thread_index(s);
     atomic_store_explicit(&shared_slot[me], own, memory_order_release);
     void *other = NULL;
-    while (bench_keep_running_batch(s, SAFEPOINT_EVERY)) {
+    while (bench_weft_keep_running(s, SAFEPOINT_EVERY)) {
         if (!other) {
             other = atomic_load_explicit(&shared_slot[1 - me], memory_order_acquire);
             bench_escape(other);
@@ -190,28 +188,24 @@ BODY rc_cross(bench_state *s, void *own, ref_fn incref, ref_fn decref, bool safe
 
 static void rc_shared_weft(bench_state *s)
 {
-    if (bench_threads(s) != 2) {
-        skip_threaded(s, "rc_shared runs on two threads");
-        return;
-    }
     /* Thread 0 is the main thread, attached by weft_init; the other is new. */
-    bool attach = !weft_thread_is_attached();
-    if (attach && weft_thread_attach() != 0) {
-        skip_threaded(s, "weft_thread_attach failed");
-        return;
-    }
-    weft_object *own = weft_int_new(INT_BASE + bench_thread_index(s));
-    if (!own) {
-        skip_threaded(s, "weft_int_new failed");
-    } else {
+    bool attached_here = false;
+    weft_object *own = NULL;
+    if (bench_threads(s) != 2)
+        bench_weft_skip(s, "rc_shared runs on two threads");
+    else if (!bench_weft_enter(s, &attached_here))
+        bench_weft_skip(s, "weft_thread_attach failed");
+    else if (!(own = weft_int_new(INT_BASE + bench_thread_index(s))))
+        bench_weft_skip(s, "weft_int_new failed");
+    else
         rc_cross(s, own, impl_weft_incref, impl_weft_decref, true);
+    if (own) {
         long count = weft_refcount(own);
         if (count != 1)
             fprintf(stderr, "rc_shared/weft: refcount %ld after the pairs, expected 1\n", count);
         weft_decref(own);
     }
-    if (attach)
-        weft_thread_detach();
+    bench_weft_leave(s, attached_here);
 }
 
 static struct {
@@ -221,7 +215,7 @@ static struct {
 static void rc_shared_atomic(bench_state *s)
 {
     if (bench_threads(s) != 2) {
-        skip_threaded(s, "rc_shared runs on two threads");
+        bench_weft_skip(s, "rc_shared runs on two threads");
         return;
     }
     atomic_object *own = &cross_atomic[bench_thread_index(s)].o;

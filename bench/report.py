@@ -351,6 +351,7 @@ def main():
                     derived.append(
                         f"{workload}{suffix}: {counter} {fmt_num(impls[SUBJECT]['counters'][counter])} "
                         f"(weft) / {fmt_num(impls[p]['counters'][counter])} ({p}) = {ratio:.2f}")
+    derived += [line for hook in DERIVED_HOOKS for line in hook(runs, pairs)]
     if derived:
         print("\nderived (medians):", file=out)
         for line in derived:
@@ -377,6 +378,7 @@ def main():
                 continue
             met = value <= bound if op == "<=" else value >= bound
             verdicts.append([name, f"{value:.2f}", f"{op} {bound}", "met" if met else "NOT MET"])
+    verdicts += [row for hook in TARGET_HOOKS for row in hook(runs, pairs)]
     if verdicts:
         print("\ntargets:", file=out)
         print_table(["target", "value", "bound", "verdict"], verdicts, out)
@@ -387,6 +389,97 @@ def main():
         for n, e in errors:
             print(f"  {n}: {e}", file=out)
     return 0
+
+
+# ============================================================================
+# The collector's workloads (bench/gc_bench.c).
+#
+# gc_full, gc_cycles and gc_traversal pair weft with cpython, binary_trees
+# with mimalloc, glibc and cpython, by the generic rule above; their targets
+# are plain time ratios. What is not a weft/peer time gets its own rules
+# here, run by main() through DERIVED_HOOKS and TARGET_HOOKS (each hook takes
+# runs and pairs and returns lines, or verdict rows [name, value, bound,
+# verdict]):
+#   mutator_overhead/weft/on vs /off: the rate with the collector enabled over
+#     the rate with it disabled (same work per iteration; rows over wall time);
+#   gc_pause/weft: its counters (pauses and times-to-safepoint of the run's own
+#     collections, in microseconds) against absolute bounds.
+# ============================================================================
+
+TARGETS += [
+    ("gc_full weft/cpython", "time", ("gc_full", "*", "cpython"), "<=", 0.5),
+    ("gc_cycles weft/cpython", "time", ("gc_cycles", "*", "cpython"), "<=", 0.5),
+    ("gc_traversal weft/cpython", "time", ("gc_traversal", "*", "cpython"), "<=", 0.5),
+    ("binary_trees weft/mimalloc", "time", ("binary_trees", "*", "mimalloc"), "<=", 1.5),
+    ("binary_trees weft/cpython", "time", ("binary_trees", "*", "cpython"), "<=", 0.5),
+]
+
+GC_PAUSE_WORKLOAD = "gc_pause"
+# (counter, label, op, bound): gc_pause/weft's counters with a target.
+GC_PAUSE_TARGETS = [
+    ("young_pause_p99_us", "gc_pause young pause p99 (us)", "<=", 100),
+    ("young_pause_max_us", "gc_pause young pause max (us)", "<=", 1000),
+    ("ttsp_p99_us", "gc_pause time-to-safepoint p99 (us)", "<=", 50),
+]
+GC_PAUSE_SHOWN = ["young_pause_p50_us", "young_pause_p99_us", "young_pause_max_us",
+                  "gen1_pause_max_us", "full_pause_max_us", "ttsp_p99_us", "ttsp_max_us",
+                  "collections_gen0", "collections_gen1", "collections_gen2"]
+OVERHEAD_WORKLOAD, OVERHEAD_BOUND = "mutator_overhead", 0.9
+
+
+def _gc_runs(runs, workload, impl=SUBJECT):
+    """[(suffix, run)] of one workload's impl, without errors."""
+    found = []
+    for run_name, r in runs.items():
+        parts = split_name(run_name)
+        if parts and parts[0] == workload and parts[1] == impl and not r["error"]:
+            found.append((parts[2], r))
+    return found
+
+
+def _overhead_ratios(runs):
+    """[(base suffix, rate on, rate off)]: '/on/real_time' pairs with '/off/real_time'."""
+    by_suffix = dict(_gc_runs(runs, OVERHEAD_WORKLOAD))
+    found = []
+    for suffix, on in by_suffix.items():
+        if not suffix.startswith("/on"):
+            continue
+        off = by_suffix.get("/off" + suffix[3:])
+        if off and rate(on) and rate(off):
+            found.append((suffix[3:], rate(on), rate(off)))
+    return found
+
+
+def gc_derived(runs, pairs):
+    lines = []
+    for rest, on, off in _overhead_ratios(runs):
+        lines.append(f"{OVERHEAD_WORKLOAD}/{SUBJECT}{rest}: {fmt_rate(on)} collector on, "
+                     f"{fmt_rate(off)} off: on/off {on / off:.3f}")
+    for suffix, r in _gc_runs(runs, GC_PAUSE_WORKLOAD):
+        c = r["counters"]
+        shown = ", ".join(f"{k} {fmt_num(c[k])}" for k in GC_PAUSE_SHOWN if k in c)
+        lines.append(f"{GC_PAUSE_WORKLOAD}/{SUBJECT}{suffix}: {shown}")
+    return lines
+
+
+def gc_verdicts(runs, pairs):
+    rows = []
+    for rest, on, off in _overhead_ratios(runs):
+        met = on / off >= OVERHEAD_BOUND
+        rows.append([f"mutator_overhead on/off{rest}", f"{on / off:.2f}",
+                     f">= {OVERHEAD_BOUND}", "met" if met else "NOT MET"])
+    for suffix, r in _gc_runs(runs, GC_PAUSE_WORKLOAD):
+        for counter, label, op, bound in GC_PAUSE_TARGETS:
+            v = r["counters"].get(counter)
+            if v is None:
+                continue
+            met = v <= bound if op == "<=" else v >= bound
+            rows.append([label, fmt_num(v), f"{op} {bound}", "met" if met else "NOT MET"])
+    return rows
+
+
+DERIVED_HOOKS = [gc_derived]
+TARGET_HOOKS = [gc_verdicts]
 
 
 if __name__ == "__main__":
