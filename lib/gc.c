@@ -475,6 +475,7 @@ long _weft_gc_collect_now(int gen)
     _weft_stop_the_world(&t);
     weft_objstack dead = {NULL};
     _weft_brc_merge_all_world_stopped(&dead);
+    _weft_gc_young_reset();
 
     collection c = {{0}, NULL, 0, {0}, false};
     gc_heap_walk w;

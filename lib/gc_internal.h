@@ -52,6 +52,7 @@ void _weft_gc_init(void);
 /* Trigger bookkeeping (collector.c): a tracked object was created or freed
  * by the calling thread. */
 void _weft_gc_young_add(long delta);
+void _weft_gc_young_reset(void);
 /* Threads: start and stop the collector thread (collector.c). */
 int _weft_gc_thread_start(void);
 void _weft_gc_thread_stop(void);

@@ -2,6 +2,7 @@
 #include "builtins.h"
 #include "error.h"
 #include "object_internal.h"
+#include "gc_internal.h"
 
 #include <stdarg.h>
 
@@ -118,5 +119,7 @@ void weft_tuple_maybe_untrack(weft_object *o)
         if (!item || (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED))
             return;
     }
-    atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+    if (atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed) &
+        WEFT_OBJ_GC_TRACKED)
+        _weft_gc_young_add(-1);
 }

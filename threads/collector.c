@@ -90,10 +90,16 @@ static int choose_generation_locked(void)
     return 0;
 }
 
+/* Called with the world stopped, when the candidates are fixed: what is
+ * allocated from now on counts towards the next collection. */
+void _weft_gc_young_reset(void)
+{
+    weft_store_relaxed(&young_count, 0);
+}
+
 void _weft_gc_note_collection(int gen, long survivors)
 {
     pthread_mutex_lock(&collector_lock);
-    weft_store_relaxed(&young_count, 0);
     if (gen == 0) {
         count1++;
     } else if (gen == 1) {
@@ -254,8 +260,14 @@ void _weft_gc_young_add(long delta)
     t->gc_young_local += delta;
     if (t->gc_young_local < YOUNG_BATCH && t->gc_young_local > -YOUNG_BATCH)
         return;
-    weft_fetch_add_relaxed(&young_count, t->gc_young_local);
+    long now = weft_fetch_add_relaxed(&young_count, t->gc_young_local) + t->gc_young_local;
     t->gc_young_local = 0;
+    /* Never below zero (as CPython): the garbage a collection frees after the
+     * reset must not push the next collection further away. */
+    while (now < 0 && !atomic_compare_exchange_weak_explicit(&young_count, &now, 0,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
     if (delta > 0)
         maybe_trigger();
 }
