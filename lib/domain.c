@@ -338,7 +338,9 @@ void *_weft_domain_object_alloc(size_t size)
     if (inject_failure(flags, WEFT_DOMAIN_OBJ, size))
         return NULL;
     void *p;
-    if (flags & WEFT_AF_HOOKED) {
+    /* Only a hook of the obj domain itself takes objects out of the object
+     * pools (a raw or mem hook must not: object.c registers exactly those). */
+    if ((flags & WEFT_AF_HOOKED) && !is_default(&domains[WEFT_DOMAIN_OBJ])) {
         weft_allocator *a = &domains[WEFT_DOMAIN_OBJ];
         p = hook_result(a->calloc(a->ctx, 1, size), WEFT_DOMAIN_OBJ, size);
     } else {

@@ -43,6 +43,14 @@ void _weft_debug_hooks_install(void);
 void *_weft_domain_object_alloc(size_t size);
 /* Does the domain use weft's own allocator (no hook)? */
 bool _weft_domain_is_default(weft_domain domain);
+
+/* Are objects outside the object pools (the obj domain is hooked)? One load
+ * in the common case. */
+WEFT_INLINE bool _weft_objects_hooked(void)
+{
+    return (weft_load_relaxed(&_weft_alloc_flags) & WEFT_AF_HOOKED) &&
+           !_weft_domain_is_default(WEFT_DOMAIN_OBJ);
+}
 /* Is this the debug allocator's malloc hook (so setup is idempotent)? */
 bool _weft_is_debug_allocator(const weft_allocator *a);
 

@@ -108,7 +108,7 @@ static weft_object *new_object(const weft_type *type, size_t size)
     /* The collector finds objects by walking the object pools; an object
      * outside them (too large, or allocated by a hook) is registered. */
     if ((type->flags & WEFT_TYPE_GC) &&
-        (size > WEFT_SMALL_MAX || !_weft_domain_is_default(WEFT_DOMAIN_OBJ)) &&
+        (size > WEFT_SMALL_MAX || _weft_objects_hooked()) &&
         _weft_gc_register(o) != 0) {
         weft_obj_free(o);
         return NULL;
@@ -296,7 +296,7 @@ void _weft_object_free_memory(weft_object *o)
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
     /* A large object (outside the pools) is freed after a grace period, for
      * the same reason object pools are retired only after one. */
-    if (!_weft_arena_map_contains(o) && _weft_domain_is_default(WEFT_DOMAIN_OBJ))
+    if (!_weft_arena_map_contains(o) && !_weft_objects_hooked())
         weft_defer_free(o);
     else
         weft_obj_free(o);

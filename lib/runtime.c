@@ -41,7 +41,6 @@ void weft_config_default(weft_config *out)
     memset(out, 0, sizeof *out);
     out->gc_thread = env_flag("WEFT_GC_THREAD", 1);
     out->leak_report = env_flag("WEFT_LEAK_REPORT", -1);
-    out->check_attached = 0;
 }
 
 static void builtins_init(void)
@@ -89,11 +88,6 @@ int weft_init(const weft_config *config)
         return -1;
     }
     return 0;
-}
-
-const weft_config *_weft_config(void)
-{
-    return &active_config;
 }
 
 long weft_shutdown(void)

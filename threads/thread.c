@@ -314,8 +314,3 @@ void _weft_registry_unlock(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
-void _weft_threads_init(void)
-{
-    /* Records and their counters persist across weft_shutdown/weft_init: the
-     * counters are cumulative and live counts are differences. */
-}

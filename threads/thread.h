@@ -113,8 +113,6 @@ void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
 /* Records held by a thread. */
 unsigned _weft_thread_attached_count(void);
 
-/* Reset the registry at weft_init (no thread may be attached). */
-void _weft_threads_init(void);
 /* Held by a stop-the-world requester for the whole stop. */
 void _weft_registry_lock(void);
 void _weft_registry_unlock(void);

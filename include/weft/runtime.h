@@ -28,9 +28,6 @@ typedef struct weft_config {
      * allocation site when tracing is on): -1 (default) print it when
      * anything is alive, 0 never. WEFT_LEAK_REPORT=0/1. */
     int leak_report;
-    /* Check in every refcount operation that the thread is attached
-     * (default 0; the debug build checks in the slow paths). */
-    int check_attached;
 } weft_config;
 
 /* The defaults, with WEFT_* environment variables applied. */
