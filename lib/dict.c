@@ -402,11 +402,15 @@ enum { LOOKUP_MISSING = 0, LOOKUP_FOUND = 1, LOOKUP_RETRY = -1 };
  * to k first so that its contents stay valid. */
 static int stored_key_equal(_Atomic(weft_object *) *slot, weft_object *k, weft_object *key)
 {
-    if (!fast_key_type(key) || k->type != key->type)
+    if (!fast_key_type(key))
         return LOOKUP_RETRY; /* maybe another type's eq: only under the lock */
+    /* k's block may be mid-reuse until we hold it and the slot still names
+     * it: only its atomic count fields may be read before that. */
     if (!weft_try_incref(k))
         return LOOKUP_RETRY;
-    int eq = weft_load_acquire(slot) == k ? key_equal(k, key) : LOOKUP_RETRY;
+    int eq = LOOKUP_RETRY;
+    if (weft_load_acquire(slot) == k)
+        eq = k->type == key->type ? key_equal(k, key) : LOOKUP_RETRY;
     weft_decref(k);
     return eq;
 }

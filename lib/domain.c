@@ -346,7 +346,7 @@ void *_weft_domain_object_alloc(size_t size)
     } else {
         p = _weft_heap_alloc_obj(size);
         if (p)
-            memset(p, 0, size);
+            _weft_object_zero_body(p, size);
     }
     return traced(flags, p, size, WEFT_DOMAIN_OBJ);
 }

@@ -8,7 +8,9 @@
 #define WEFT_LIB_DOMAIN_H
 
 #include "internal/core.h"
+#include <string.h>
 #include <weft/mem.h>
+#include <weft/object.h>
 
 enum {
     WEFT_AF_UNREAD_ENV = 1u << 0, /* WEFT_MALLOC / WEFT_FAULT_ALLOC not read yet */
@@ -38,6 +40,15 @@ const char *_weft_domain_name(weft_domain domain);
 int _weft_domain_set_allocator(weft_domain domain, const weft_allocator *a);
 void _weft_domain_get_allocator(weft_domain domain, weft_allocator *out);
 void _weft_debug_hooks_install(void);
+/* Zero a new object-pool block past its header. The header of an object block
+ * is only ever written atomically: a lock-free reader may still be looking at
+ * the counts of the object that used the block before (pool.h, "Pool
+ * kinds"); weft_new stores every header field itself. */
+WEFT_INLINE void _weft_object_zero_body(void *p, size_t size)
+{
+    memset((char *)p + sizeof(weft_object), 0, size - sizeof(weft_object));
+}
+
 /* Zeroed memory for a new object (object.c): an object pool block, or the
  * obj domain's hook when it has one. Fault injection and tracing apply. */
 void *_weft_domain_object_alloc(size_t size);

@@ -69,7 +69,7 @@ static void *_weft_object_alloc(size_t size)
     if (WEFT_LIKELY(weft_load_relaxed(&_weft_alloc_flags) == 0)) {
         void *p = _weft_heap_alloc_obj(size);
         if (p)
-            memset(p, 0, size);
+            _weft_object_zero_body(p, size);
         return p;
     }
     return _weft_domain_object_alloc(size);
