@@ -49,6 +49,9 @@ tsan_runner() {
 }
 
 # stage NAME "CTEST ARGS" CMAKE ARGS...: build build/NAME and run its ctest.
+# Tests labelled known-issue expose an open bug (named where they are
+# registered) and stay out of the gate until it is fixed; run them with
+# `ctest -L known-issue` in any build tree.
 stage() {
   local name=$1 dir=build/$1 start=$SECONDS rc=0 counts total=0 failed=0
   local -a ctest_args
@@ -84,12 +87,12 @@ stage() {
   fi
 }
 
-stage test "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+stage test "-LE known-issue" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if ((!quick && !build_failed)); then
-  stage asan "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=address,undefined
+  stage asan "-LE slow|known-issue" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=address,undefined
 fi
 if ((!quick && !build_failed)); then
-  stage tsan "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread
+  stage tsan "-LE slow|known-issue" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread
 fi
 
 echo "=== summary"
