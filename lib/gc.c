@@ -92,12 +92,8 @@ typedef struct collection {
     bool out_of_memory;
 } collection;
 
-static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
+static void push_candidate(collection *c, weft_object *o, gc_slot *slot)
 {
-    collection *c = arg;
-    uint32_t flags = weft_load_relaxed(&o->flags);
-    if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
-        return;
     long count = weft_refcount(o);
     slot->refs = count > INT32_MAX ? INT32_MAX : (int32_t)count;
     slot->state = GC_SLOT_CANDIDATE;
@@ -114,6 +110,19 @@ static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
     c->slots[c->candidates.n] = slot;
     if (!objvec_push(&c->candidates, o))
         c->out_of_memory = true;
+}
+
+/* A tracked object whose count is zero is dying by reference counting: a
+ * merge that found it dead is still to free it (a thread can reach a
+ * safepoint between the objects of a merge). It is left to that path, as in
+ * a runtime that frees at once: collecting it would clear the weakrefs of
+ * everything it holds before its finalizer runs, though the finalizer may
+ * resurrect it. What it holds counts as referenced from outside. */
+static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
+{
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if ((flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && weft_refcount(o) > 0)
+        push_candidate(arg, o, slot);
 }
 
 static int visit_subtract(weft_object *child, void *arg)
@@ -157,6 +166,55 @@ static void trial_deletion(collection *c, gc_heap_walk *w)
         weft_object *o = c->worklist.items[--c->worklist.n];
         o->type->traverse(o, visit_reach, c);
     }
+}
+
+/* ---------------------------------------------------------------- what holds the leaks */
+
+/* Every live mortal object is a candidate, tracked or not. */
+static void add_any_candidate(weft_object *o, gc_slot *slot, void *arg)
+{
+    if (!weft_is_immortal(o))
+        push_candidate(arg, o, slot);
+}
+
+/* Nothing attached (shutdown): print the live objects whose count is more
+ * than the references from other live objects - what something outside the
+ * heap (or a lost reference) keeps alive; everything else alive hangs from
+ * them. Returns how many there are. */
+size_t _weft_gc_report_roots(FILE *out, size_t show)
+{
+    gc_heap_walk w;
+    if (_weft_gc_walk_begin(&w, 2) != 0)
+        return 0;
+    collection c = {{0}, NULL, 0, {0}, false};
+    _weft_gc_walk_objects(&w, add_any_candidate, &c);
+    for (size_t i = 0; i < c.candidates.n; i++) {
+        weft_object *o = c.candidates.items[i];
+        if (o->type->traverse)
+            o->type->traverse(o, visit_subtract, &c);
+    }
+    size_t roots = 0;
+    for (size_t i = 0; i < c.candidates.n && !c.out_of_memory; i++) {
+        weft_object *o = c.candidates.items[i];
+        if (c.slots[i]->refs <= 0)
+            continue;
+        if (roots++ < show) {
+            int32_t shared = weft_load_relaxed(&o->ref_shared);
+            fprintf(out,
+                    "weft:   root %p %s: %d unexplained of count %ld (owner %u, local %u, "
+                    "shared %d, state %d, flags %#x)\n",
+                    (void *)o, _weft_type_name(o), c.slots[i]->refs, weft_refcount(o),
+                    weft_load_relaxed(&o->owner), weft_load_relaxed(&o->ref_local),
+                    shared >> WEFT_SHARED_SHIFT, shared & 3, weft_load_relaxed(&o->flags));
+        }
+    }
+    if (roots > show)
+        fprintf(out, "weft:   ... and %zu more roots\n", roots - show);
+    _weft_gc_walk_end(&w, false);
+    objvec_free(&c.candidates);
+    objvec_free(&c.worklist);
+    free(c.slots);
+    return roots;
 }
 
 /* ---------------------------------------------------------------- resurrection check */

@@ -40,6 +40,9 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age);
 /* Print the objects still alive, counted by type; returns how many. */
 #include <stdio.h>
 size_t _weft_gc_report_live(FILE *out);
+/* Print up to `show` live objects held from outside the heap; returns how
+ * many there are (gc.c). */
+size_t _weft_gc_report_roots(FILE *out, size_t show);
 
 /* Objects outside the pools (gc_heap.c). */
 void _weft_gc_registry_init(void);

@@ -353,8 +353,12 @@ void _weft_dealloc(weft_object *o)
     dealloc_one(t, o);
     if (t->dealloc_depth == 1) {
         weft_object *next;
-        while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL)
+        while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL) {
             dealloc_one(t, next);
+            /* The pending objects are untracked and keep what they own:
+             * a collection may run now. */
+            _weft_poll_stop(t);
+        }
     }
     t->dealloc_depth--;
 }

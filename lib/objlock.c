@@ -1,19 +1,11 @@
 /* lib/objlock.c: the contended paths of the per-object lock (objlock.h). */
 #include "objlock.h"
+#include "internal/futex.h"
 
-#include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <weft/runtime.h>
 
 #define SPINS 64
-
-static void futex_wait(WEFT_ATOMIC(uint32_t) *word, uint32_t expected)
-{
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
-}
 
 static bool try_lock(weft_object *o, uint32_t extra)
 {
@@ -45,7 +37,7 @@ void _weft_object_lock_slow(weft_object *o)
                                                      flags | WEFT_OBJ_LOCK_WAITERS,
                                                      memory_order_relaxed, memory_order_relaxed))
             continue;
-        futex_wait(&o->flags, flags | WEFT_OBJ_LOCK_WAITERS);
+        _weft_futex_wait(&o->flags, flags | WEFT_OBJ_LOCK_WAITERS, 0);
     }
     if (attached)
         weft_blocking_end();
@@ -53,5 +45,5 @@ void _weft_object_lock_slow(weft_object *o)
 
 void _weft_object_unlock_wake(weft_object *o)
 {
-    syscall(SYS_futex, (uint32_t *)&o->flags, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    _weft_futex_wake_all(&o->flags);
 }

@@ -118,8 +118,10 @@ long weft_shutdown(void)
     weft_defer_barrier();
     uint64_t live = live_objects();
     long leaked = live > live_at_init ? (long)(live - live_at_init) : 0;
-    if (leaked && active_config.leak_report != 0)
+    if (leaked && active_config.leak_report != 0) {
         _weft_gc_report_live(stderr);
+        _weft_gc_report_roots(stderr, 10);
+    }
     weft_store_release(&initialized, 0);
     return leaked;
 }

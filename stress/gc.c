@@ -17,6 +17,8 @@
 #define HAVE_COLLECTOR 0
 #endif
 
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool gc_compiled_in(void)
@@ -76,4 +78,83 @@ void gc_get_report(gc_report *out)
         out->tts_max_ms[g] = (double)st[g].safepoint_max_ns / 1e6;
     }
 #endif
+}
+
+/* ---------------------------------------------------------------- leak roots */
+
+#if HAVE_COLLECTOR
+/* An open-addressing map from a tracked object to its count less the
+ * references other tracked objects hold. */
+typedef struct root_map {
+    weft_object **keys;
+    long *refs;
+    size_t mask;
+} root_map;
+
+static size_t root_slot(const root_map *m, const weft_object *o)
+{
+    size_t i = ((uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ull & m->mask;
+    while (m->keys[i] && m->keys[i] != o)
+        i = (i + 1) & m->mask;
+    return i;
+}
+
+static int subtract_ref(weft_object *child, void *arg)
+{
+    root_map *m = arg;
+    size_t i = root_slot(m, child);
+    if (m->keys[i])
+        m->refs[i]--;
+    return 0;
+}
+#endif
+
+size_t gc_print_leak_roots(unsigned show)
+{
+    size_t roots = 0;
+#if HAVE_COLLECTOR
+    weft_object *all = weft_gc_get_objects(-1);
+    if (!all) {
+        weft_error_clear();
+        return 0;
+    }
+    size_t n = weft_list_len(all), size = 16;
+    while (size < 2 * n)
+        size *= 2;
+    root_map m = {calloc(size, sizeof(weft_object *)), calloc(size, sizeof(long)), size - 1};
+    weft_object **items = calloc(n ? n : 1, sizeof *items);
+    if (m.keys && m.refs && items) {
+        /* Each item is held by `all` and by `items`: two references. */
+        for (size_t i = 0; i < n; i++) {
+            items[i] = weft_list_get(all, (ptrdiff_t)i);
+            size_t k = root_slot(&m, items[i]);
+            m.keys[k] = items[i];
+            m.refs[k] = weft_refcount(items[i]) - 2;
+        }
+        for (size_t i = 0; i < n; i++)
+            weft_type_of(items[i])->traverse(items[i], subtract_ref, &m);
+        for (size_t i = 0; i < n; i++) {
+            long refs = m.refs[root_slot(&m, items[i])];
+            if (refs <= 0 || weft_type_of(items[i]) != &sobj_type)
+                continue;
+            const sobj *s = (const sobj *)items[i];
+            char d[160];
+            if (roots++ < show)
+                fprintf(stderr,
+                        "weft-stress: leak root: id %" PRIu64 " (%s; flags %#x, ring of %u, "
+                        "maker %u) held by %ld reference(s) from outside the heap\n",
+                        s->id, oracle_describe(s->id, d, sizeof d), s->flags, s->ring_len,
+                        s->maker, refs);
+        }
+    }
+    for (size_t i = 0; items && i < n; i++)
+        weft_xdecref(items[i]);
+    free(items);
+    free(m.keys);
+    free(m.refs);
+    weft_decref(all);
+#else
+    (void)show;
+#endif
+    return roots;
 }

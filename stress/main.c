@@ -210,6 +210,8 @@ int main(int argc, char **argv)
             return 1;
         }
     r.leaked_ids = oracle_scan_leaks(20) + ring_leaks;
+    if (r.leaked_ids && gc_active())
+        gc_print_leak_roots(10);
     stats_sum(r.totals);
     r.ids = oracle_ids_issued();
     r.incarnations = workers_incarnations();

@@ -452,6 +452,9 @@ bool gc_active(void);
 /* Whether cycles must be broken by hand before they are dropped. */
 bool gc_cycles_need_breaking(void);
 void gc_setup(void);
+/* After the final collections: print the leaked stress.objs that nothing in
+ * the heap refers to (what holds each leaked structure); returns how many. */
+size_t gc_print_leak_roots(unsigned show);
 /* A forced collection of generation gen (0..2); -1 if there is no collector. */
 int gc_collect(int gen);
 /* The collector's figures per generation (its own statistics). */

@@ -62,17 +62,25 @@ static void merge_object(weft_object *o)
         _weft_dealloc(o);
 }
 
-static void merge_all(weft_objstack *batch)
+/* A stop of the world may come between two objects (time-to-safepoint must
+ * not grow with a long queue): the rest of the batch is QUEUED, out of any
+ * queue. A collection counts such an object by its two counts like any
+ * other, and leaves it alone if their total is zero (gc.c, add_candidate):
+ * this merge frees it. */
+static void merge_all(weft_thread *self, weft_objstack *batch, bool on_behalf)
 {
     weft_object *o;
-    while ((o = _weft_objstack_pop(batch)) != NULL)
+    while ((o = _weft_objstack_pop(batch)) != NULL) {
         merge_object(o);
+        _weft_poll_stop(self);
+    }
 }
 
 /* Take the queue of t (lock held by the caller's loop) and merge it, until
  * empty. `on_behalf`: t is suspended by us and released at the end. */
 static void drain(weft_thread *t, bool on_behalf)
 {
+    weft_thread *self = _weft_tls_thread;
     merge_frame frame = {t, tls_merge_frames};
     tls_merge_frames = &frame;
     for (;;) {
@@ -89,7 +97,7 @@ static void drain(weft_thread *t, bool on_behalf)
         pthread_mutex_unlock(&t->lock);
         if (on_behalf)
             weft_fetch_add_relaxed(&t->xmerged_on_behalf, 1);
-        merge_all(&batch);
+        merge_all(self, &batch, on_behalf);
     }
     tls_merge_frames = frame.outer;
 }

@@ -9,6 +9,14 @@
  * the last full collection exceed 25% of the long-lived total (so the total
  * work of the collector stays linear in the allocation volume).
  *
+ * Back-pressure: a background collector can fall behind threads that
+ * allocate faster than it collects, and a young collection's pause grows with
+ * what it examines. A thread that publishes a young count past
+ * BACKLOG_FACTOR x threshold0 therefore waits (in a blocking region, so it
+ * never delays a stop of the world) until a collection has taken the young
+ * objects as its candidates (the young reset). The collector thread itself,
+ * and code running inside a deallocation, never wait.
+ *
  * The collector thread is an attached weft thread that sleeps on a condition
  * variable; finalizers and weakref callbacks run on it. Without it
  * (weft_config.gc_thread = 0) the allocating thread collects when the
@@ -17,12 +25,15 @@
 #include "thread.h"
 #include "error.h"
 #include "gc_internal.h"
+#include "internal/futex.h"
 
 #include <pthread.h>
 #include <weft/gc.h>
 #include <weft/runtime.h>
 
 #define YOUNG_BATCH 64
+#define BACKLOG_FACTOR 2
+#define BACKLOG_WAIT_NS 5000000 /* recheck (gc disabled, collector stopped) */
 
 static WEFT_ATOMIC(long) young_count; /* published tracked allocations - frees */
 static WEFT_ATOMIC(int) enabled = 1;
@@ -40,6 +51,10 @@ static long last_found;
 static bool thread_running, thread_stop;
 static pthread_t collector_thread;
 static WEFT_ATOMIC(bool) collecting;     /* a collection is being run (any thread) */
+static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
+static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
+static WEFT_ATOMIC(uint32_t) backlog_waiters;
+static __thread bool is_collector_thread;
 
 void weft_gc_enable(void)
 {
@@ -95,6 +110,9 @@ static int choose_generation_locked(void)
 void _weft_gc_young_reset(void)
 {
     weft_store_relaxed(&young_count, 0);
+    atomic_fetch_add(&reset_epoch, 1); /* seq_cst: against the waiter count */
+    if (weft_load_seq_cst(&backlog_waiters))
+        _weft_futex_wake_all(&reset_epoch);
 }
 
 void _weft_gc_note_collection(int gen, long survivors)
@@ -114,6 +132,14 @@ void _weft_gc_note_collection(int gen, long survivors)
     pthread_mutex_unlock(&collector_lock);
 }
 
+static uint64_t request_locked(int gen);
+
+static bool young_due(void)
+{
+    long t0 = weft_load_relaxed(&threshold[0]);
+    return weft_load_relaxed(&enabled) && t0 > 0 && weft_load_relaxed(&young_count) > t0;
+}
+
 static long run_collection(int gen)
 {
     weft_store_relaxed(&collecting, true);
@@ -129,6 +155,7 @@ static void *collector_main(void *arg)
 {
     if (weft_thread_attach() != 0)
         return NULL;
+    is_collector_thread = true;
     for (;;) {
         weft_blocking_begin();
         pthread_mutex_lock(&collector_lock);
@@ -146,6 +173,10 @@ static void *collector_main(void *arg)
         pthread_mutex_lock(&collector_lock);
         last_found = found;
         completed = seq;
+        /* What was allocated during the collection may be past the trigger
+         * already, with its threads waiting on the backlog: go on. */
+        if (requested_gen < 0 && young_due())
+            request_locked(choose_generation_locked());
         pthread_cond_broadcast(&done_cond);
         pthread_mutex_unlock(&collector_lock);
     }
@@ -160,6 +191,7 @@ int _weft_gc_thread_start(void)
     requested_gen = -1;
     int rc = pthread_create(&collector_thread, NULL, collector_main, NULL);
     thread_running = rc == 0;
+    weft_store_relaxed(&collector_on, thread_running);
     pthread_mutex_unlock(&collector_lock);
     if (rc != 0) {
         _weft_set_error(WEFT_ENOMEM, "cannot start the collector thread");
@@ -176,6 +208,7 @@ void _weft_gc_thread_stop(void)
         return;
     }
     thread_stop = true;
+    weft_store_relaxed(&collector_on, false);
     pthread_cond_broadcast(&work_cond);
     pthread_mutex_unlock(&collector_lock);
     /* It may need a stop of the world we take part in: wait unblocked. */
@@ -231,10 +264,7 @@ long weft_gc_collect(int gen)
 
 static void maybe_trigger(void)
 {
-    if (!weft_load_relaxed(&enabled) || weft_load_relaxed(&collecting))
-        return;
-    if (weft_load_relaxed(&young_count) <= weft_load_relaxed(&threshold[0]) ||
-        weft_load_relaxed(&threshold[0]) <= 0)
+    if (weft_load_relaxed(&collecting) || !young_due())
         return;
     pthread_mutex_lock(&collector_lock);
     int gen = choose_generation_locked();
@@ -248,6 +278,26 @@ static void maybe_trigger(void)
     weft_thread *t = _weft_tls_thread;
     if (t && t->dealloc_depth == 0)
         run_collection(gen);
+}
+
+static long backlog_limit(void)
+{
+    long t0 = weft_load_relaxed(&threshold[0]);
+    return t0 > 0 ? BACKLOG_FACTOR * t0 : 0;
+}
+
+/* Wait until a collection takes the backlog (or the collector cannot). */
+static void wait_for_backlog(void)
+{
+    uint32_t epoch = weft_load_acquire(&reset_epoch);
+    atomic_fetch_add(&backlog_waiters, 1);
+    weft_blocking_begin();
+    while (weft_load_acquire(&reset_epoch) == epoch && weft_load_relaxed(&enabled) &&
+           weft_load_relaxed(&collector_on) &&
+           weft_load_relaxed(&young_count) > backlog_limit())
+        _weft_futex_wait(&reset_epoch, epoch, BACKLOG_WAIT_NS);
+    weft_blocking_end();
+    weft_fetch_sub_relaxed(&backlog_waiters, 1);
 }
 
 void _weft_gc_young_add(long delta)
@@ -268,6 +318,11 @@ void _weft_gc_young_add(long delta)
                                                               memory_order_relaxed,
                                                               memory_order_relaxed)) {
     }
-    if (delta > 0)
-        maybe_trigger();
+    if (delta <= 0)
+        return;
+    maybe_trigger();
+    long limit = backlog_limit();
+    if (limit && now > limit && weft_load_relaxed(&collector_on) && !is_collector_thread &&
+        t->dealloc_depth == 0 && t->blocking_depth == 0 && weft_load_relaxed(&enabled))
+        wait_for_backlog();
 }
