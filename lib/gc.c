@@ -113,8 +113,9 @@ static void push_candidate(collection *c, weft_object *o, gc_slot *slot)
 }
 
 /* A tracked object whose count is zero is dying by reference counting: a
- * merge that found it dead is still to free it (a thread can reach a
- * safepoint between the objects of a merge). It is left to that path, as in
+ * merge that found it dead is still to free it (a finalizer that a merge
+ * runs can reach a safepoint in the middle of its batch). It is left to
+ * that path, as in
  * a runtime that frees at once: collecting it would clear the weakrefs of
  * everything it holds before its finalizer runs, though the finalizer may
  * resurrect it. What it holds counts as referenced from outside. */
@@ -449,6 +450,27 @@ void _weft_gc_release_garbage(void)
 
 /* ---------------------------------------------------------------- a collection */
 
+/* The arrays of the last collection, kept for the next one: young
+ * collections are frequent and small, and growing fresh arrays each time
+ * (page faults included) was a visible part of their pause. Arrays grown
+ * past KEEP_MAX entries by a large collection are given back. */
+#define KEEP_MAX (1u << 16)
+static collection kept_scratch;
+
+static void keep_scratch(collection *c)
+{
+    if (c->candidates.cap > KEEP_MAX || c->worklist.cap > KEEP_MAX) {
+        objvec_free(&c->candidates);
+        objvec_free(&c->worklist);
+        free(c->slots);
+        c->slots = NULL;
+        c->cap_slots = 0;
+    }
+    c->candidates.n = c->worklist.n = 0;
+    c->out_of_memory = false;
+    kept_scratch = *c;
+}
+
 /* Objects whose merge found them dead while the world was stopped. */
 static void free_dead(weft_objstack *dead)
 {
@@ -535,7 +557,7 @@ long _weft_gc_collect_now(int gen)
     _weft_brc_merge_all_world_stopped(&dead);
     _weft_gc_young_reset();
 
-    collection c = {{0}, NULL, 0, {0}, false};
+    collection c = kept_scratch; /* collections are serialised by the stop */
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;
@@ -554,9 +576,7 @@ long _weft_gc_collect_now(int gen)
         }
         _weft_gc_walk_end(&w, !c.out_of_memory);
     }
-    objvec_free(&c.candidates);
-    objvec_free(&c.worklist);
-    free(c.slots);
+    keep_scratch(&c);
     _weft_start_the_world(&t);
 
     free_dead(&dead);

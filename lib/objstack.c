@@ -47,3 +47,15 @@ void _weft_objstack_clear(weft_objstack *s)
         free(c);
     }
 }
+
+void _weft_objstack_splice(weft_objstack *dst, weft_objstack *src)
+{
+    weft_objstack_chunk *bottom = src->head;
+    if (!bottom)
+        return;
+    while (bottom->prev)
+        bottom = bottom->prev;
+    bottom->prev = dst->head;
+    dst->head = src->head;
+    src->head = NULL;
+}

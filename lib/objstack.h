@@ -28,6 +28,9 @@ bool _weft_objstack_push(weft_objstack *s, void *item);
 void *_weft_objstack_pop(weft_objstack *s);
 /* Move everything from src to dst (dst must be empty). */
 void _weft_objstack_take(weft_objstack *dst, weft_objstack *src);
+/* Move everything from src on top of dst (no allocation: chunks are linked;
+ * a partly filled chunk may then sit below a full one, which pop allows). */
+void _weft_objstack_splice(weft_objstack *dst, weft_objstack *src);
 void _weft_objstack_clear(weft_objstack *s);
 
 WEFT_INLINE bool _weft_objstack_is_empty(const weft_objstack *s)

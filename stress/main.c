@@ -95,6 +95,8 @@ static void install_handlers(void)
 
 /* Drop everything the run left in shared places; dropping may resurrect
  * objects into the list again, so loop until all are empty. */
+#define END_ROUNDS_MAX 64
+
 static void drain_leftovers(void)
 {
     for (;;) {
@@ -192,14 +194,22 @@ int main(int argc, char **argv)
     if (gc_off_rate < 0)
         r.violations++; /* the comparison run failed: its output says why */
     drain_leftovers();
-    if (gc_active()) {
-        /* Every other thread has detached: what the collector's clearing
-         * queues to them is merged at once, on their behalf. */
+    /* Every other thread has detached: what the collector's clearing queues
+     * to them is merged at once, on their behalf. A collection's finalizers
+     * may resurrect objects, whose drop may free more cycles with finalizers
+     * that resurrect in turn: collect until no resurrection is left (each
+     * round finalizes new objects only, so this ends). */
+    for (unsigned round = 0; gc_active(); round++) {
         gc_collect(2);
         weft_safepoint();
-        drain_leftovers(); /* finalizers of cyclic garbage may resurrect */
-        gc_collect(2);
-        weft_safepoint();
+        if (revive_len() == 0)
+            break;
+        if (round == END_ROUNDS_MAX) {
+            fprintf(stderr, "weft-stress: resurrections go on after %u final collections\n",
+                    END_ROUNDS_MAX);
+            break;
+        }
+        drain_leftovers();
     }
     uint64_t ring_leaks = workload_check_dropped_rings(20);
     r.leaked_watches = weak_orphans_fini(20);

@@ -62,18 +62,26 @@ static void merge_object(weft_object *o)
         _weft_dealloc(o);
 }
 
-/* A stop of the world may come between two objects (time-to-safepoint must
- * not grow with a long queue): the rest of the batch is QUEUED, out of any
- * queue. A collection counts such an object by its two counts like any
- * other, and leaves it alone if their total is zero (gc.c, add_candidate):
- * this merge frees it. */
-static void merge_all(weft_thread *self, weft_objstack *batch, bool on_behalf)
+/* Merge a batch taken from t's queue. Returns false if a stop of the world
+ * was asked for first: the rest of the batch is back in t's queue (merged
+ * by the stop itself), so no object is QUEUED outside a queue while the
+ * world is stopped - the collection that follows sees every count merged and
+ * frees what it finds before weft_gc_collect returns. Time-to-safepoint does
+ * not grow with a long queue. */
+static bool merge_batch(weft_thread *self, weft_thread *t, weft_objstack *batch)
 {
     weft_object *o;
     while ((o = _weft_objstack_pop(batch)) != NULL) {
         merge_object(o);
-        _weft_poll_stop(self);
+        if (WEFT_UNLIKELY(weft_load_relaxed(&self->xbreaker) & WEFT_BREAK_STOP) &&
+            !_weft_objstack_is_empty(batch)) {
+            pthread_mutex_lock(&t->lock);
+            _weft_objstack_splice(&t->merge_queue, batch);
+            pthread_mutex_unlock(&t->lock);
+            return false;
+        }
     }
+    return true;
 }
 
 /* Take the queue of t (lock held by the caller's loop) and merge it, until
@@ -97,7 +105,8 @@ static void drain(weft_thread *t, bool on_behalf)
         pthread_mutex_unlock(&t->lock);
         if (on_behalf)
             weft_fetch_add_relaxed(&t->xmerged_on_behalf, 1);
-        merge_all(self, &batch, on_behalf);
+        if (!merge_batch(self, t, &batch))
+            _weft_stw_park(self);
     }
     tls_merge_frames = frame.outer;
 }
