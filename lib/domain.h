@@ -46,7 +46,21 @@ void _weft_debug_hooks_install(void);
  * kinds"); weft_new stores every header field itself. */
 WEFT_INLINE void _weft_object_zero_body(void *p, size_t size)
 {
-    memset((char *)p + sizeof(weft_object), 0, size - sizeof(weft_object));
+    /* Small bodies (most objects) by words: a memset call costs more than
+     * the stores. Blocks are 16-byte multiples and the header 24 bytes, so
+     * rounding the body up to 8 bytes stays inside the block. */
+    typedef uint64_t __attribute__((may_alias)) word;
+    size_t body = size - sizeof(weft_object);
+    word *w = (word *)((char *)p + sizeof(weft_object));
+    switch ((body + 7) / 8) { /* a loop would be turned back into memset */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; /* fall through */
+    case 0: return;
+    default: memset(w, 0, body);
+    }
 }
 
 /* Zeroed memory for a new object (object.c): an object pool block, or the

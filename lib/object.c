@@ -296,7 +296,10 @@ void _weft_object_free_memory(weft_object *o)
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
     /* A large object (outside the pools) is freed after a grace period, for
      * the same reason object pools are retired only after one. */
-    if (!_weft_arena_map_contains(o) && !_weft_objects_hooked())
+    bool in_pools = _weft_arena_map_contains(o);
+    if (WEFT_LIKELY(in_pools && weft_load_relaxed(&_weft_alloc_flags) == 0))
+        _weft_heap_free(o); /* weft_obj_free's fast path, without the call */
+    else if (!in_pools && !_weft_objects_hooked())
         weft_defer_free(o);
     else
         weft_obj_free(o);
@@ -328,7 +331,7 @@ static bool run_finalizer(weft_thread *t, weft_object *o)
     return true;
 }
 
-static void dealloc_one(weft_thread *t, weft_object *o)
+static inline __attribute__((always_inline)) void dealloc_one(weft_thread *t, weft_object *o)
 {
     const weft_type *type = o->type;
     if (type->finalize && !(weft_load_relaxed(&o->flags) & WEFT_OBJ_FINALIZED) &&
@@ -351,7 +354,7 @@ void _weft_dealloc(weft_object *o)
         return; /* the outermost dealloc on this thread will get to it */
     t->dealloc_depth++;
     dealloc_one(t, o);
-    if (t->dealloc_depth == 1) {
+    if (t->dealloc_depth == 1 && WEFT_UNLIKELY(!_weft_objstack_is_empty(&t->dealloc_pending))) {
         weft_object *next;
         while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL) {
             dealloc_one(t, next);

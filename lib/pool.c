@@ -301,7 +301,7 @@ size_t _weft_pool_abandoned_count(unsigned cls)
 
 static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_pool *retired_head;          /* retired lock; linked by next */
-static WEFT_ATOMIC(size_t) retired_count; /* written under the lock */
+WEFT_ATOMIC(size_t) _weft_pool_retired_count; /* written under the lock */
 
 void _weft_pool_retire(weft_pool *pool)
 {
@@ -315,13 +315,8 @@ void _weft_pool_retire(weft_pool *pool)
     pthread_mutex_lock(&retired_lock);
     pool->next = retired_head;
     retired_head = pool;
-    weft_store_relaxed(&retired_count, weft_load_relaxed(&retired_count) + 1);
+    weft_store_relaxed(&_weft_pool_retired_count, weft_load_relaxed(&_weft_pool_retired_count) + 1);
     pthread_mutex_unlock(&retired_lock);
-}
-
-bool _weft_pool_retired_pending(void)
-{
-    return weft_load_relaxed(&retired_count) != 0;
 }
 
 weft_pool *_weft_pool_take_retired(void)
@@ -329,7 +324,7 @@ weft_pool *_weft_pool_take_retired(void)
     pthread_mutex_lock(&retired_lock);
     weft_pool *list = retired_head;
     retired_head = NULL;
-    weft_store_relaxed(&retired_count, 0);
+    weft_store_relaxed(&_weft_pool_retired_count, 0);
     pthread_mutex_unlock(&retired_lock);
     return list;
 }

@@ -269,7 +269,11 @@ size_t _weft_pool_abandoned_count(unsigned cls);
 void _weft_pool_retire(weft_pool *pool);
 /* The retired OBJ pools, taken all at once (linked by `next`), for an online
  * QSBR reader to hand to call_rcu; and their final release. */
-bool _weft_pool_retired_pending(void);
+extern WEFT_ATOMIC(size_t) _weft_pool_retired_count; /* pool.c */
+WEFT_INLINE bool _weft_pool_retired_pending(void)
+{
+    return weft_load_relaxed(&_weft_pool_retired_count) != 0;
+}
 weft_pool *_weft_pool_take_retired(void);
 void _weft_pool_release_retired(weft_pool *list);
 /* Check a pool's counts against its free lists (tests, debug). Owner or a

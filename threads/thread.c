@@ -218,10 +218,8 @@ void weft_safepoint(void)
     _weft_qsbr_quiescent();
 }
 
-void _weft_quiescent_every(weft_thread *t, unsigned period)
+void _weft_quiescent_report(weft_thread *t)
 {
-    if (++t->quiescent_countdown < period)
-        return;
     t->quiescent_countdown = 0;
     if (t->blocking_depth == 0)
         _weft_qsbr_quiescent();
@@ -277,13 +275,10 @@ void weft_blocking_end(void)
         _weft_safepoint_slow(t);
 }
 
-weft_thread *_weft_thread_current_or_die(const char *what, const weft_object *o)
+void _weft_thread_not_attached_die(const char *what, const weft_object *o)
 {
-    weft_thread *t = _weft_tls_thread;
-    if (WEFT_UNLIKELY(!t))
-        _weft_fatal("%s of object %p (type %s) on a thread that is not attached", what,
-                    (const void *)o, o && o->type ? o->type->name : "?");
-    return t;
+    _weft_fatal("%s of object %p (type %s) on a thread that is not attached", what,
+                (const void *)o, o && o->type ? o->type->name : "?");
 }
 
 void _weft_thread_object_counts(uint64_t *created, uint64_t *freed)

@@ -92,7 +92,14 @@ uint32_t _weft_thread_index_limit(void);
 
 /* Called by the refcount slow paths; stops the process when the thread is
  * not attached (there is no error to return from a decref). */
-weft_thread *_weft_thread_current_or_die(const char *what, const weft_object *o);
+_Noreturn void _weft_thread_not_attached_die(const char *what, const weft_object *o);
+static inline weft_thread *_weft_thread_current_or_die(const char *what, const weft_object *o)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_UNLIKELY(!t))
+        _weft_thread_not_attached_die(what, o);
+    return t;
+}
 
 /* Objects queued to their owner (brc.c). */
 void _weft_brc_queue(weft_object *o);
@@ -115,7 +122,12 @@ static inline void _weft_poll_stop(weft_thread *t)
  * frees are points where a thread holds no RCU-protected pointer (weft's API
  * hands out only counted references), so grace periods advance even in a
  * loop that never calls weft_safepoint. */
-void _weft_quiescent_every(weft_thread *t, unsigned period);
+void _weft_quiescent_report(weft_thread *t);
+static inline void _weft_quiescent_every(weft_thread *t, unsigned period)
+{
+    if (WEFT_UNLIKELY(++t->quiescent_countdown >= period))
+        _weft_quiescent_report(t);
+}
 
 /* Counters summed over all records (live objects at shutdown). */
 void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
