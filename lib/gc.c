@@ -9,9 +9,9 @@
  *   3. for each reference from a candidate to a candidate, refs - 1;
  *   4. candidates with refs > 0 are referenced from outside: they and all
  *      they reach survive; the rest is unreachable (U);
- *   5. U is held (one reference each) and weakrefs to it are cleared, with
- *      the callbacks of surviving weakrefs set aside; survivors age;
- *      the world resumes;
+ *   5. weakrefs to U are cleared, with the callbacks of surviving weakrefs
+ *      set aside; survivors age; the world resumes; U is held (one
+ *      reference each: no other thread can reach it any more);
  *   6. callbacks run; finalizers of U run once (PEP 442); if any ran, the
  *      world stops again briefly and U is checked for resurrection;
  *   7. `clear` breaks U's cycles; the holds are released and U dies.
@@ -553,31 +553,45 @@ long _weft_gc_collect_now(int gen)
 
     weft_stw_times t;
     _weft_stop_the_world(&t);
+    uint64_t phase[5]; /* merged, walked, trial deletion done, weakrefs cleared, tables freed */
     weft_objstack dead = {NULL};
     _weft_brc_merge_all_world_stopped(&dead);
     _weft_gc_young_reset();
+    phase[0] = _weft_monotonic_ns();
 
     collection c = kept_scratch; /* collections are serialised by the stop */
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;
+    size_t npools = 0;
+    phase[1] = phase[2] = phase[3] = phase[0];
     if (_weft_gc_walk_begin(&w, gen) == 0) {
+        npools = w.npools;
+        phase[1] = _weft_monotonic_ns();
         trial_deletion(&c, &w);
+        phase[2] = _weft_monotonic_ns();
         if (!c.out_of_memory) {
-            for (size_t i = 0; i < c.candidates.n; i++) {
-                weft_object *o = c.candidates.items[i];
-                if (c.slots[i]->state == GC_SLOT_CANDIDATE && objvec_push(&u, o))
-                    weft_incref(o); /* our hold, released at the end */
-            }
+            for (size_t i = 0; i < c.candidates.n; i++)
+                if (c.slots[i]->state == GC_SLOT_CANDIDATE)
+                    objvec_push(&u, c.candidates.items[i]);
             survivors = (long)(c.candidates.n - u.n);
             for (size_t i = 0; i < u.n; i++)
                 if (weft_load_relaxed(&u.items[i]->flags) & WEFT_OBJ_WEAKREFS)
                     _weft_weakref_clear_for_gc(u.items[i]);
         }
+        phase[3] = _weft_monotonic_ns();
         _weft_gc_walk_end(&w, !c.out_of_memory);
     }
+    size_t ncandidates = c.candidates.n;
     keep_scratch(&c);
+    phase[4] = _weft_monotonic_ns();
     _weft_start_the_world(&t);
+    /* Our holds, released at the end, taken after the stop: U is unreachable
+     * and its weakrefs are cleared, so no other thread can reach it, and no
+     * count of it changes until we act (none is queued: the stop merged
+     * every queue, and a count of zero is never a candidate). */
+    for (size_t i = 0; i < u.n; i++)
+        weft_incref(u.items[i]);
 
     free_dead(&dead);
     _weft_weakref_run_gc_callbacks();
@@ -598,9 +612,15 @@ long _weft_gc_collect_now(int gen)
     info.pause_ns = t.pause_ns;
     info.safepoint_ns = t.safepoint_ns;
     if (dbg & WEFT_GC_DEBUG_STATS)
-        fprintf(stderr, "weft gc: generation %d: %ld unreachable, %ld uncollectable, "
-                        "pause %.3f ms (%.3f ms to safepoint)\n",
-                gen, found, uncollectable, t.pause_ns / 1e6, t.safepoint_ns / 1e6);
+        fprintf(stderr,
+                "weft gc: generation %d: %ld unreachable, %ld uncollectable, pause %.3f ms "
+                "(to safepoint %.3f, merges %.3f, %zu pools %.3f, %zu candidates %.3f, "
+                "weakrefs %.3f, tables %.3f, resume %.3f)\n",
+                gen, found, uncollectable, t.pause_ns / 1e6, t.safepoint_ns / 1e6,
+                (phase[0] - t.start_ns - t.safepoint_ns) / 1e6, npools,
+                (phase[1] - phase[0]) / 1e6, ncandidates, (phase[2] - phase[1]) / 1e6,
+                (phase[3] - phase[2]) / 1e6, (phase[4] - phase[3]) / 1e6,
+                (t.start_ns + t.pause_ns - phase[4]) / 1e6);
     run_callbacks("stop", &info);
     return found;
 }

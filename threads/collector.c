@@ -2,8 +2,9 @@
  *
  * Trigger: each thread counts its tracked allocations minus frees locally and
  * publishes them to one shared count in batches of YOUNG_BATCH, so the hot
- * paths touch no shared cache line. When the shared count exceeds
- * threshold0, a young collection is requested. Generations follow CPython:
+ * paths touch no shared cache line; frees made by a collection (its garbage)
+ * do not count, since they make no room among the young objects. When the
+ * shared count exceeds threshold0, a young collection is requested. Generations follow CPython:
  * every threshold1 young collections a generation-1 one; every threshold2 of
  * those a full one, but only when the objects that became long-lived since
  * the last full collection exceed 25% of the long-lived total (so the total
@@ -12,7 +13,7 @@
  * Back-pressure: a background collector can fall behind threads that
  * allocate faster than it collects, and a young collection's pause grows with
  * what it examines. A thread that publishes a young count past
- * BACKLOG_FACTOR x threshold0 therefore waits (in a blocking region, so it
+ * 1.5 x threshold0 therefore waits (in a blocking region, so it
  * never delays a stop of the world) until a collection has taken the young
  * objects as its candidates (the young reset). The collector thread itself,
  * and code running inside a deallocation, never wait.
@@ -32,7 +33,6 @@
 #include <weft/runtime.h>
 
 #define YOUNG_BATCH 64
-#define BACKLOG_FACTOR 2
 #define BACKLOG_WAIT_NS 5000000 /* recheck (gc disabled, collector stopped) */
 
 static WEFT_ATOMIC(long) young_count; /* published tracked allocations - frees */
@@ -55,6 +55,7 @@ static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
 static __thread bool is_collector_thread;
+static __thread bool in_collection; /* this thread runs a collection */
 
 void weft_gc_enable(void)
 {
@@ -143,7 +144,9 @@ static bool young_due(void)
 static long run_collection(int gen)
 {
     weft_store_relaxed(&collecting, true);
+    in_collection = true;
     long found = _weft_gc_collect_now(gen);
+    in_collection = false;
     weft_store_relaxed(&collecting, false);
     return found;
 }
@@ -283,7 +286,7 @@ static void maybe_trigger(void)
 static long backlog_limit(void)
 {
     long t0 = weft_load_relaxed(&threshold[0]);
-    return t0 > 0 ? BACKLOG_FACTOR * t0 : 0;
+    return t0 > 0 ? t0 + t0 / 2 : 0;
 }
 
 /* Wait until a collection takes the backlog (or the collector cannot). */
@@ -303,6 +306,8 @@ static void wait_for_backlog(void)
 void _weft_gc_young_add(long delta)
 {
     weft_thread *t = _weft_tls_thread;
+    if (delta < 0 && in_collection)
+        return; /* a collection's garbage makes no room among the young */
     if (!t) {
         weft_fetch_add_relaxed(&young_count, delta);
         return;
