@@ -15,7 +15,7 @@
  * what it examines. A thread that publishes a young count past
  * 1.5 x threshold0 therefore waits (in a blocking region, so it
  * never delays a stop of the world) until a collection has taken the young
- * objects as its candidates (the young reset). The collector thread itself,
+ * objects as its candidates (the young reset), 20 ms at most. The collector thread itself,
  * and code running inside a deallocation, never wait.
  *
  * The collector thread is an attached weft thread that sleeps on a condition
@@ -24,6 +24,7 @@
  * trigger fires, unless it is inside a deallocation.
  */
 #include "thread.h"
+#include "stw.h"
 #include "error.h"
 #include "gc_internal.h"
 #include "internal/futex.h"
@@ -33,7 +34,7 @@
 #include <weft/runtime.h>
 
 #define YOUNG_BATCH 64
-#define BACKLOG_WAIT_NS 5000000 /* recheck (gc disabled, collector stopped) */
+#define BACKLOG_MAX_WAIT_NS 20000000 /* 20 ms */
 
 static WEFT_ATOMIC(long) young_count; /* published tracked allocations - frees */
 static WEFT_ATOMIC(int) enabled = 1;
@@ -289,16 +290,27 @@ static long backlog_limit(void)
     return t0 > 0 ? t0 + t0 / 2 : 0;
 }
 
-/* Wait until a collection takes the backlog (or the collector cannot). */
+/* Wait until a collection takes the backlog (or the collector cannot), for
+ * BACKLOG_MAX_WAIT_NS at most: the caller may hold a lock (its own, or a
+ * container's while a key's eq allocates) that a finalizer of the running
+ * collection needs, and a bounded wait turns that into a stall, never a
+ * deadlock. */
 static void wait_for_backlog(void)
 {
     uint32_t epoch = weft_load_acquire(&reset_epoch);
+    uint64_t deadline = _weft_monotonic_ns() + BACKLOG_MAX_WAIT_NS;
     atomic_fetch_add(&backlog_waiters, 1);
     weft_blocking_begin();
-    while (weft_load_acquire(&reset_epoch) == epoch && weft_load_relaxed(&enabled) &&
-           weft_load_relaxed(&collector_on) &&
-           weft_load_relaxed(&young_count) > backlog_limit())
-        _weft_futex_wait(&reset_epoch, epoch, BACKLOG_WAIT_NS);
+    for (;;) {
+        if (weft_load_acquire(&reset_epoch) != epoch || !weft_load_relaxed(&enabled) ||
+            !weft_load_relaxed(&collector_on) ||
+            weft_load_relaxed(&young_count) <= backlog_limit())
+            break;
+        uint64_t now = _weft_monotonic_ns();
+        if (now >= deadline)
+            break;
+        _weft_futex_wait(&reset_epoch, epoch, deadline - now);
+    }
     weft_blocking_end();
     weft_fetch_sub_relaxed(&backlog_waiters, 1);
 }
