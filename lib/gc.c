@@ -538,6 +538,14 @@ static long finish(objvec *u, int gen, unsigned dbg)
                             _weft_type_name(u->items[i]), (void *)u->items[i]);
                 keep_as_garbage(u->items[i]);
             }
+    /* What only our hold keeps dies now, on this thread or (its last count
+     * queued) on its owner's: untrack it first, so that its death does not
+     * count as a young object's free - it was counted before the reset, and
+     * counting it again made room for that many more young objects. */
+    for (size_t i = 0; i < u->n; i++)
+        if (weft_refcount(u->items[i]) == 1)
+            atomic_fetch_and_explicit(&u->items[i]->flags, ~WEFT_OBJ_GC_TRACKED,
+                                      memory_order_relaxed);
     for (size_t i = 0; i < u->n; i++)
         weft_decref(u->items[i]);
     return uncollectable;

@@ -40,13 +40,16 @@ static void watch_young(const char *phase, const weft_gc_info *info, void *arg)
     }
 }
 
+/* check.h's counters are not atomic: this thread checks by aborting. */
 static void *cycle_maker(void *arg)
 {
     (void)arg;
-    REQUIRE(weft_thread_attach() == 0);
+    if (weft_thread_attach() != 0)
+        abort();
     for (long i = 0; i < CYCLES; i++)
         make_cycle(2 * i);
-    REQUIRE(weft_thread_detach() == 0);
+    if (weft_thread_detach() != 0)
+        abort();
     return NULL;
 }
 
@@ -59,14 +62,21 @@ static void test_young_set_bounded(void)
     weft_gc_collect(2);
     REQUIRE(weft_gc_remove_callback(watch_young, NULL) == 0);
     /* Without back-pressure the collector thread falls behind a thread that
-     * does nothing but make garbage, and nearly every young collection finds
-     * many thousands of objects. The wait is bounded (20 ms), so on a loaded
-     * machine a few collections may still find more than the bound. */
+     * does nothing but make garbage: a handful of young collections find up
+     * to a hundred thousand objects each, none within the bound. With it, a
+     * thread waits for the next collection - but 20 ms at most, so where a
+     * collection takes longer (a loaded machine, TSan's slowdown) some young
+     * sets can grow past the bound: each wait that times out lets a thread
+     * make one more batch. What this checks: most young sets within the
+     * bound, none far past it. (Here: all within, the largest 3 008 in the
+     * plain build and 3 072 under TSan.) */
     long all = atomic_load(&young_collections), within = atomic_load(&young_within_bound);
+    long largest = atomic_load(&young_found_max);
     printf("%ld young collections, %ld within %d objects, the largest found %ld\n", all,
-           within, YOUNG_LIMIT + YOUNG_SLACK, atomic_load(&young_found_max));
+           within, YOUNG_LIMIT + YOUNG_SLACK, largest);
     CHECK(all > 0);
-    CHECK(within * 4 >= all * 3);
+    CHECK(within * 2 >= all);
+    CHECK(largest <= 3 * (YOUNG_LIMIT + YOUNG_SLACK));
 }
 
 /* ---------------------------------------------------------------- a bounded wait */
