@@ -2,8 +2,9 @@
  *
  * Trigger: each thread counts its tracked allocations minus frees locally and
  * publishes them to one shared count in batches of YOUNG_BATCH, so the hot
- * paths touch no shared cache line; frees made by a collection (its garbage)
- * do not count, since they make no room among the young objects. When the
+ * paths touch no shared cache line; the deaths of a collection's garbage do
+ * not count (gc.c untracks it first), since they make no room among the
+ * young objects. When the
  * shared count exceeds threshold0, a young collection is requested. Generations follow CPython:
  * every threshold1 young collections a generation-1 one; every threshold2 of
  * those a full one, but only when the objects that became long-lived since
@@ -56,7 +57,6 @@ static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
 static __thread bool is_collector_thread;
-static __thread bool in_collection; /* this thread runs a collection */
 
 void weft_gc_enable(void)
 {
@@ -145,9 +145,7 @@ static bool young_due(void)
 static long run_collection(int gen)
 {
     weft_store_relaxed(&collecting, true);
-    in_collection = true;
     long found = _weft_gc_collect_now(gen);
-    in_collection = false;
     weft_store_relaxed(&collecting, false);
     return found;
 }
@@ -318,8 +316,6 @@ static void wait_for_backlog(void)
 void _weft_gc_young_add(long delta)
 {
     weft_thread *t = _weft_tls_thread;
-    if (delta < 0 && in_collection)
-        return; /* a collection's garbage makes no room among the young */
     if (!t) {
         weft_fetch_add_relaxed(&young_count, delta);
         return;
