@@ -92,9 +92,8 @@ typedef struct collection {
     bool out_of_memory;
 } collection;
 
-static void push_candidate(collection *c, weft_object *o, gc_slot *slot)
+static void push_candidate(collection *c, weft_object *o, gc_slot *slot, long count)
 {
-    long count = weft_refcount(o);
     slot->refs = count > INT32_MAX ? INT32_MAX : (int32_t)count;
     slot->state = GC_SLOT_CANDIDATE;
     if (c->candidates.n == c->cap_slots) {
@@ -114,16 +113,19 @@ static void push_candidate(collection *c, weft_object *o, gc_slot *slot)
 
 /* A tracked object whose count is zero is dying by reference counting: a
  * merge that found it dead is still to free it (a finalizer that a merge
- * runs can reach a safepoint in the middle of its batch). It is left to
- * that path, as in
- * a runtime that frees at once: collecting it would clear the weakrefs of
- * everything it holds before its finalizer runs, though the finalizer may
- * resurrect it. What it holds counts as referenced from outside. */
+ * runs can reach a safepoint in the middle of its batch). It is left to that
+ * path, as in a runtime that frees at once: collecting it would clear the
+ * weakrefs of everything it holds before its finalizer runs, though the
+ * finalizer may resurrect it. What it holds counts as referenced from
+ * outside. */
 static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if ((flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && weft_refcount(o) > 0)
-        push_candidate(arg, o, slot);
+    if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
+        return;
+    long count = weft_refcount(o);
+    if (count > 0)
+        push_candidate(arg, o, slot, count);
 }
 
 static int visit_subtract(weft_object *child, void *arg)
@@ -175,7 +177,7 @@ static void trial_deletion(collection *c, gc_heap_walk *w)
 static void add_any_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
     if (!weft_is_immortal(o))
-        push_candidate(arg, o, slot);
+        push_candidate(arg, o, slot, weft_refcount(o));
 }
 
 /* Nothing attached (shutdown): print the live objects whose count is more
