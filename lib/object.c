@@ -18,6 +18,7 @@
 #include "trace.h"
 #include "threads/thread.h"
 #include "threads/qsbr.h"
+#include "threads/stw.h"
 #include "arena.h"
 #include "heap.h"
 #include "domain.h"

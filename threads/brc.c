@@ -11,6 +11,7 @@
  * merge, which is what makes that read safe.
  */
 #include "thread.h"
+#include "stw.h"
 #include "object_internal.h"
 
 #include <stdlib.h>

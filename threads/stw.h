@@ -27,6 +27,16 @@ bool _weft_world_is_stopped(void);
 /* A running thread asked to stop parks here until the world resumes. */
 void _weft_stw_park(weft_thread *t);
 
+/* Park if a stop of the world is asked for: in long loops, at points that
+ * hold no half-made state (between the frees of a deferred-deallocation
+ * loop, between the rounds of a detach), so that time-to-safepoint does not
+ * grow with them. */
+static inline void _weft_poll_stop(weft_thread *t)
+{
+    if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP))
+        _weft_stw_park(t);
+}
+
 uint64_t _weft_monotonic_ns(void);
 
 #endif

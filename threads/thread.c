@@ -169,8 +169,7 @@ int weft_thread_detach(void)
         if (_weft_tls_heap)
             _weft_heap_release(_weft_tls_heap);
         _weft_qsbr_flush_retired_pools(); /* still online: call_rcu allowed */
-        if (weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP)
-            _weft_stw_park(t);
+        _weft_poll_stop(t);
         pthread_mutex_lock(&t->lock);
         if (!weft_load_relaxed(&t->xbreaker))
             break;

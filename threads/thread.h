@@ -109,15 +109,6 @@ void _weft_brc_merge_own_queue(weft_thread *t);
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
 
 void _weft_safepoint_slow(weft_thread *t);
-/* Park if a stop of the world is asked for: for long loops that hold no
- * half-made state (between the frees of a deferred-deallocation loop, between
- * the objects of a merge), so that time-to-safepoint does not grow with them. */
-void _weft_stw_park(weft_thread *t);
-static inline void _weft_poll_stop(weft_thread *t)
-{
-    if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker) & WEFT_BREAK_STOP))
-        _weft_stw_park(t);
-}
 /* Report a quiescent state every so many calls: object creation and deferred
  * frees are points where a thread holds no RCU-protected pointer (weft's API
  * hands out only counted references), so grace periods advance even in a
