@@ -85,30 +85,35 @@ static void objvec_free(objvec *v)
 /* ---------------------------------------------------------------- trial deletion */
 
 typedef struct collection {
-    objvec candidates;
-    gc_slot **slots; /* slots[i] belongs to candidates.items[i] */
-    size_t cap_slots;
+    size_t ncandidates;
     objvec worklist;
     bool out_of_memory;
 } collection;
 
-static void push_candidate(collection *c, weft_object *o, gc_slot *slot, long count)
+typedef void (*slot_fn)(weft_object *o, gc_slot *slot, void *arg);
+
+/* fn on every object of the walk whose slot is in `state`, in walk order.
+ * The candidates are found through the side tables each pass rather than
+ * listed: a list would cost 16 bytes per candidate (object and slot) on top
+ * of the tables' 8, at the moment the heap is largest. Inlined so that `fn`
+ * is a direct call. */
+static inline __attribute__((always_inline)) void
+for_each_in_state(gc_heap_walk *w, uint32_t state, slot_fn fn, void *arg)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        gc_pool_view p = _weft_gc_walk_pool(w, i);
+        for (unsigned b = 0; b < p.nblocks; b++)
+            if (p.slots[b].state == state)
+                fn((weft_object *)(p.data + b * p.block_size), &p.slots[b], arg);
+    }
+    _weft_gc_walk_registered(w, state, fn, arg);
+}
+
+static void make_candidate(collection *c, gc_slot *slot, long count)
 {
     slot->refs = count > INT32_MAX ? INT32_MAX : (int32_t)count;
     slot->state = GC_SLOT_CANDIDATE;
-    if (c->candidates.n == c->cap_slots) {
-        size_t cap = c->cap_slots ? c->cap_slots * 2 : 1024;
-        gc_slot **grown = realloc(c->slots, cap * sizeof *grown);
-        if (!grown) {
-            c->out_of_memory = true;
-            return;
-        }
-        c->slots = grown;
-        c->cap_slots = cap;
-    }
-    c->slots[c->candidates.n] = slot;
-    if (!objvec_push(&c->candidates, o))
-        c->out_of_memory = true;
+    c->ncandidates++;
 }
 
 /* A tracked object whose count is zero is dying by reference counting: a
@@ -125,7 +130,7 @@ static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
         return;
     long count = weft_refcount(o);
     if (count > 0)
-        push_candidate(arg, o, slot, count);
+        make_candidate(arg, slot, count);
 }
 
 static int visit_subtract(weft_object *child, void *arg)
@@ -134,6 +139,11 @@ static int visit_subtract(weft_object *child, void *arg)
     if (s && s->state == GC_SLOT_CANDIDATE)
         s->refs--;
     return 0;
+}
+
+static void subtract_internal(weft_object *o, gc_slot *slot, void *arg)
+{
+    o->type->traverse(o, visit_subtract, arg);
 }
 
 static int visit_reach(weft_object *child, void *arg)
@@ -148,27 +158,28 @@ static int visit_reach(weft_object *child, void *arg)
     return 0;
 }
 
+/* A candidate referenced from outside the candidates: it and everything it
+ * reaches survive. Marking depth-first from each such root as it is found
+ * keeps the worklist to one root's frontier. */
+static void reach_from_external(weft_object *o, gc_slot *slot, void *arg)
+{
+    collection *c = arg;
+    if (slot->refs <= 0)
+        return;
+    slot->state = GC_SLOT_REACHABLE;
+    o->type->traverse(o, visit_reach, c);
+    while (c->worklist.n) {
+        weft_object *next = c->worklist.items[--c->worklist.n];
+        next->type->traverse(next, visit_reach, c);
+    }
+}
+
 /* Steps 2-4: candidates end REACHABLE or stay CANDIDATE (unreachable). */
 static void trial_deletion(collection *c, gc_heap_walk *w)
 {
     _weft_gc_walk_objects(w, add_candidate, c);
-    for (size_t i = 0; i < c->candidates.n; i++) {
-        weft_object *o = c->candidates.items[i];
-        o->type->traverse(o, visit_subtract, c);
-    }
-    for (size_t i = 0; i < c->candidates.n; i++) {
-        weft_object *o = c->candidates.items[i];
-        gc_slot *s = c->slots[i];
-        if (s->refs > 0 && s->state == GC_SLOT_CANDIDATE) {
-            s->state = GC_SLOT_REACHABLE;
-            if (!objvec_push(&c->worklist, o))
-                c->out_of_memory = true;
-        }
-    }
-    while (c->worklist.n) {
-        weft_object *o = c->worklist.items[--c->worklist.n];
-        o->type->traverse(o, visit_reach, c);
-    }
+    for_each_in_state(w, GC_SLOT_CANDIDATE, subtract_internal, c);
+    for_each_in_state(w, GC_SLOT_CANDIDATE, reach_from_external, c);
 }
 
 /* ---------------------------------------------------------------- what holds the leaks */
@@ -177,7 +188,32 @@ static void trial_deletion(collection *c, gc_heap_walk *w)
 static void add_any_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
     if (!weft_is_immortal(o))
-        push_candidate(arg, o, slot, weft_refcount(o));
+        make_candidate(arg, slot, weft_refcount(o));
+}
+
+static void subtract_if_traversable(weft_object *o, gc_slot *slot, void *arg)
+{
+    if (o->type->traverse)
+        o->type->traverse(o, visit_subtract, arg);
+}
+
+typedef struct root_report {
+    FILE *out;
+    size_t show, roots;
+} root_report;
+
+static void report_root(weft_object *o, gc_slot *slot, void *arg)
+{
+    root_report *r = arg;
+    if (slot->refs <= 0 || r->roots++ >= r->show)
+        return;
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    fprintf(r->out,
+            "weft:   root %p %s: %d unexplained of count %ld (owner %u, local %u, "
+            "shared %d, state %d, flags %#x)\n",
+            (void *)o, _weft_type_name(o), slot->refs, weft_refcount(o),
+            weft_load_relaxed(&o->owner), weft_load_relaxed(&o->ref_local),
+            shared >> WEFT_SHARED_SHIFT, shared & 3, weft_load_relaxed(&o->flags));
 }
 
 /* Nothing attached (shutdown): print the live objects whose count is more
@@ -189,35 +225,16 @@ size_t _weft_gc_report_roots(FILE *out, size_t show)
     gc_heap_walk w;
     if (_weft_gc_walk_begin(&w, 2) != 0)
         return 0;
-    collection c = {{0}, NULL, 0, {0}, false};
+    collection c = {0};
+    root_report r = {out, show, 0};
     _weft_gc_walk_objects(&w, add_any_candidate, &c);
-    for (size_t i = 0; i < c.candidates.n; i++) {
-        weft_object *o = c.candidates.items[i];
-        if (o->type->traverse)
-            o->type->traverse(o, visit_subtract, &c);
-    }
-    size_t roots = 0;
-    for (size_t i = 0; i < c.candidates.n && !c.out_of_memory; i++) {
-        weft_object *o = c.candidates.items[i];
-        if (c.slots[i]->refs <= 0)
-            continue;
-        if (roots++ < show) {
-            int32_t shared = weft_load_relaxed(&o->ref_shared);
-            fprintf(out,
-                    "weft:   root %p %s: %d unexplained of count %ld (owner %u, local %u, "
-                    "shared %d, state %d, flags %#x)\n",
-                    (void *)o, _weft_type_name(o), c.slots[i]->refs, weft_refcount(o),
-                    weft_load_relaxed(&o->owner), weft_load_relaxed(&o->ref_local),
-                    shared >> WEFT_SHARED_SHIFT, shared & 3, weft_load_relaxed(&o->flags));
-        }
-    }
-    if (roots > show)
-        fprintf(out, "weft:   ... and %zu more roots\n", roots - show);
+    for_each_in_state(&w, GC_SLOT_CANDIDATE, subtract_if_traversable, &c);
+    for_each_in_state(&w, GC_SLOT_CANDIDATE, report_root, &r);
+    if (r.roots > show)
+        fprintf(out, "weft:   ... and %zu more roots\n", r.roots - show);
     _weft_gc_walk_end(&w, false);
-    objvec_free(&c.candidates);
     objvec_free(&c.worklist);
-    free(c.slots);
-    return roots;
+    return r.roots;
 }
 
 /* ---------------------------------------------------------------- resurrection check */
@@ -452,25 +469,19 @@ void _weft_gc_release_garbage(void)
 
 /* ---------------------------------------------------------------- a collection */
 
-/* The arrays of the last collection, kept for the next one: young
- * collections are frequent and small, and growing fresh arrays each time
- * (page faults included) was a visible part of their pause. Arrays grown
- * past KEEP_MAX entries by a large collection are given back. */
+/* The worklist of the last collection, kept for the next one: young
+ * collections are frequent and small, and growing a fresh array each time
+ * (page faults included) was a visible part of their pause. One grown past
+ * KEEP_MAX entries by a large collection is given back. */
 #define KEEP_MAX (1u << 16)
-static collection kept_scratch;
+static objvec kept_worklist;
 
 static void keep_scratch(collection *c)
 {
-    if (c->candidates.cap > KEEP_MAX || c->worklist.cap > KEEP_MAX) {
-        objvec_free(&c->candidates);
+    if (c->worklist.cap > KEEP_MAX)
         objvec_free(&c->worklist);
-        free(c->slots);
-        c->slots = NULL;
-        c->cap_slots = 0;
-    }
-    c->candidates.n = c->worklist.n = 0;
-    c->out_of_memory = false;
-    kept_scratch = *c;
+    c->worklist.n = 0;
+    kept_worklist = c->worklist;
 }
 
 /* Objects whose merge found them dead while the world was stopped. */
@@ -553,6 +564,25 @@ static long finish(objvec *u, int gen, unsigned dbg)
     return uncollectable;
 }
 
+typedef struct unreachable {
+    objvec *u;
+    collection *c;
+} unreachable;
+
+static void add_unreachable(weft_object *o, gc_slot *slot, void *arg)
+{
+    unreachable *r = arg;
+    if (!objvec_push(r->u, o))
+        r->c->out_of_memory = true;
+}
+
+/* The candidates left unreachable by trial deletion (U). */
+static void collect_unreachable(gc_heap_walk *w, objvec *u, collection *c)
+{
+    unreachable r = {u, c};
+    for_each_in_state(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
+}
+
 /* Survivors of a generation-1 collection become long-lived (collector.c). */
 long _weft_gc_collect_now(int gen)
 {
@@ -569,7 +599,7 @@ long _weft_gc_collect_now(int gen)
     _weft_gc_young_reset();
     phase[0] = _weft_monotonic_ns();
 
-    collection c = kept_scratch; /* collections are serialised by the stop */
+    collection c = {0, kept_worklist, false}; /* collections are serialised by the stop */
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;
@@ -581,10 +611,8 @@ long _weft_gc_collect_now(int gen)
         trial_deletion(&c, &w);
         phase[2] = _weft_monotonic_ns();
         if (!c.out_of_memory) {
-            for (size_t i = 0; i < c.candidates.n; i++)
-                if (c.slots[i]->state == GC_SLOT_CANDIDATE)
-                    objvec_push(&u, c.candidates.items[i]);
-            survivors = (long)(c.candidates.n - u.n);
+            collect_unreachable(&w, &u, &c);
+            survivors = (long)(c.ncandidates - u.n);
             for (size_t i = 0; i < u.n; i++)
                 if (weft_load_relaxed(&u.items[i]->flags) & WEFT_OBJ_WEAKREFS)
                     _weft_weakref_clear_for_gc(u.items[i]);
@@ -592,7 +620,7 @@ long _weft_gc_collect_now(int gen)
         phase[3] = _weft_monotonic_ns();
         _weft_gc_walk_end(&w, !c.out_of_memory);
     }
-    size_t ncandidates = c.candidates.n;
+    size_t ncandidates = c.ncandidates;
     keep_scratch(&c);
     phase[4] = _weft_monotonic_ns();
     _weft_start_the_world(&t);

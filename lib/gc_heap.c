@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 
@@ -196,6 +197,52 @@ static void collect_pool(weft_pool *pool, void *arg)
     w->pools[w->npools++] = pool;
 }
 
+/* The side tables of a walk share one region. A walk whose tables fit
+ * SCRATCH_KEEP bytes (a young collection's) reuses the kept region; a larger
+ * one maps a fresh region and unmaps it at its end, so that the scratch of a
+ * full collection (8 bytes per block of the heap) is given back to the system
+ * at once rather than left resident in malloc's heap. Walks are serialised
+ * (each runs with the world stopped, or at shutdown with nothing attached). */
+#define SCRATCH_KEEP (256u << 10)
+static char *kept_region;
+
+static size_t table_bytes(const weft_pool *pool)
+{
+    size_t bytes = sizeof(pool_scratch) + pool_blocks(pool) * sizeof(gc_slot);
+    return (bytes + 15) & ~(size_t)15;
+}
+
+static char *region_take(gc_heap_walk *w, size_t bytes)
+{
+    if (bytes <= SCRATCH_KEEP) {
+        if (!kept_region) {
+            void *p = mmap(NULL, SCRATCH_KEEP, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            kept_region = p == MAP_FAILED ? NULL : p;
+        }
+        if (kept_region) {
+            memset(kept_region, 0, bytes);
+            w->region = kept_region;
+            w->region_bytes = 0; /* not ours to unmap */
+        }
+        return kept_region;
+    }
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    w->region = p; /* zeroed by the kernel */
+    w->region_bytes = bytes;
+    return p;
+}
+
+static void region_release(gc_heap_walk *w)
+{
+    if (w->region_bytes)
+        munmap(w->region, w->region_bytes);
+    w->region = NULL;
+    w->region_bytes = 0;
+}
+
 int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
 {
     memset(w, 0, sizeof *w);
@@ -212,18 +259,19 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
         _weft_arena_for_each_pool(collect_pool, &pw);
         _weft_heap_take_young(discard_young, NULL);
     }
+    size_t bytes = 0;
+    for (size_t i = 0; i < w->npools; i++)
+        bytes += table_bytes(w->pools[i]);
+    char *next = w->failed || !bytes ? NULL : region_take(w, bytes);
+    if (bytes && !next)
+        w->failed = true;
     for (size_t i = 0; i < w->npools && !w->failed; i++) {
         weft_pool *pool = w->pools[i];
-        *scratch_ref(pool) = NULL;
-        unsigned n = pool_blocks(pool);
-        pool_scratch *s = calloc(1, sizeof *s + n * sizeof s->slots[0]);
-        if (!s) {
-            w->failed = true;
-            break;
-        }
+        pool_scratch *s = (pool_scratch *)next;
+        next += table_bytes(pool);
         s->data = _weft_pool_data(pool);
         s->recip = class_recip[pool->cls];
-        s->nblocks = n;
+        s->nblocks = pool_blocks(pool);
         mark_free_blocks(pool, s->slots);
         *scratch_ref(pool) = s;
     }
@@ -233,6 +281,26 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
         return -1;
     }
     return 0;
+}
+
+gc_pool_view _weft_gc_walk_pool(const gc_heap_walk *w, size_t i)
+{
+    weft_pool *pool = w->pools[i];
+    pool_scratch *s = *scratch_ref(pool);
+    return (gc_pool_view){s->data, _weft_class_block_size(pool->cls), s->nblocks, s->slots};
+}
+
+void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
+                              void (*fn)(weft_object *o, gc_slot *slot, void *arg), void *arg)
+{
+    struct cds_lfht_iter iter;
+    registry_node *n;
+    cds_lfht_for_each_entry(registry, &iter, n, node)
+    {
+        WEFT_TSAN_ACQUIRE(n);
+        if (n->age <= w->max_age && n->slot.state == state)
+            fn(n->obj, &n->slot, arg);
+    }
 }
 
 void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
@@ -279,9 +347,7 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age)
 {
     for (size_t i = 0; i < w->npools; i++) {
         weft_pool *pool = w->pools[i];
-        if (*scratch_ref(pool) != GC_POOL_LISTED)
-            free(*scratch_ref(pool));
-        *scratch_ref(pool) = NULL;
+        *scratch_ref(pool) = NULL; /* its table is in the region */
         /* Survivors grow older; a pool still current keeps allocating young
          * objects, so it stays young (and is listed again). */
         if (pool->gc_age == 0 && (!age || pool->list == WEFT_LIST_CURRENT))
@@ -292,6 +358,7 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age)
     free(w->pools);
     w->pools = NULL;
     w->npools = w->cap_pools = 0;
+    region_release(w);
     struct cds_lfht_iter iter;
     registry_node *n;
     cds_lfht_for_each_entry(registry, &iter, n, node)

@@ -24,7 +24,17 @@ typedef struct gc_heap_walk {
     size_t npools, cap_pools;
     int max_age;
     bool failed;
+    char *region;        /* the side tables */
+    size_t region_bytes; /* nonzero: the walk mapped the region itself */
 } gc_heap_walk;
+
+/* One pool of a walk: its blocks and their slots. */
+typedef struct gc_pool_view {
+    char *data;
+    size_t block_size;
+    unsigned nblocks;
+    gc_slot *slots;
+} gc_pool_view;
 
 /* World stopped. Side tables for every OBJ pool of age <= max_age and for the
  * registered objects; every allocated block starts ALLOCATED. -1 on ENOMEM. */
@@ -32,6 +42,11 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age);
 /* Every allocated object of the walk with its slot. */
 void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
                            void *arg);
+/* The walk's pools, 0..npools-1, and the registered objects whose slot is in
+ * `state` (gc.c iterates slots with these rather than keeping lists). */
+gc_pool_view _weft_gc_walk_pool(const gc_heap_walk *w, size_t i);
+void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
+                              void (*fn)(weft_object *o, gc_slot *slot, void *arg), void *arg);
 /* The slot of any object (NULL if outside the walk). */
 gc_slot *_weft_gc_slot_of(const weft_object *o);
 /* Free the side tables; with `age`, survivors of the walk grow older. */
