@@ -1,8 +1,10 @@
 /* lib/list.c: lists that threads can share (weft/list.h, docs/containers.md).
  *
- * Layout: the 40-byte list object points to a store {capacity, items[]}; an
- * empty list has no store, so a million empty lists take a million 48-byte
- * blocks.
+ * Layout: the 32-byte list object points to a store {capacity, size,
+ * items[]}; a list that never held an item has no store, so a million empty
+ * lists take a million 32-byte blocks. The size lives in the store so that a
+ * reader's one acquire load of the store pointer gives a size and items that
+ * belong together.
  *
  * Writers hold the list's lock (objlock.h). They publish with release stores
  * in an order that keeps every optimistic reader safe:
@@ -26,16 +28,16 @@
 
 typedef struct list_store {
     size_t capacity;
+    WEFT_ATOMIC(size_t) size; /* items[0..size) are the list's */
     WEFT_ATOMIC(weft_object *) items[];
 } list_store;
 
 typedef struct weft_list {
     weft_object ob;
     WEFT_ATOMIC(list_store *) store; /* NULL while capacity is 0 */
-    WEFT_ATOMIC(size_t) size;
 } weft_list;
 
-_Static_assert(sizeof(weft_list) == 40, "a list object fits a 48-byte block");
+_Static_assert(sizeof(weft_list) == 32, "a list object fits a 32-byte block");
 
 #define LIST(o) ((weft_list *)(o))
 
@@ -44,9 +46,17 @@ static list_store *store_of(weft_list *l)
     return weft_load_relaxed(&l->store);
 }
 
+/* Writers (lock held) and the world-stopped collector. */
 static size_t size_of(weft_list *l)
 {
-    return weft_load_relaxed(&l->size);
+    list_store *s = store_of(l);
+    return s ? weft_load_relaxed(&s->size) : 0;
+}
+
+/* Lock held and a store present (reserve_locked made one). */
+static void set_size(weft_list *l, size_t n)
+{
+    weft_store_release(&store_of(l)->size, n);
 }
 
 static weft_object *slot_get(list_store *s, size_t i)
@@ -72,8 +82,10 @@ static inline bool optimistic_reads(void)
 static list_store *store_new(size_t capacity)
 {
     list_store *s = weft_mem_malloc(sizeof(list_store) + capacity * sizeof(s->items[0]));
-    if (s)
+    if (s) {
         s->capacity = capacity;
+        weft_store_relaxed(&s->size, 0);
+    }
     return s;
 }
 
@@ -100,6 +112,7 @@ static int reserve_locked(weft_list *l, size_t need)
         weft_store_relaxed(&s->items[i], slot_get(old, i));
     for (size_t i = n; i < grown; i++)
         weft_store_relaxed(&s->items[i], NULL);
+    weft_store_relaxed(&s->size, n);
     weft_store_release(&l->store, s);
     weft_defer_free(old);
     return 0;
@@ -131,7 +144,6 @@ static void list_dealloc(weft_object *self)
     list_store *s = store_of(l);
     size_t n = size_of(l);
     weft_store_relaxed(&l->store, NULL);
-    weft_store_relaxed(&l->size, 0);
     for (size_t i = 0; i < n; i++)
         weft_xdecref(slot_get(s, i));
     weft_mem_free(s);
@@ -171,7 +183,10 @@ weft_object *weft_list_new(size_t capacity_hint)
 
 size_t weft_list_len(weft_object *o)
 {
-    return check_list(o, "weft_list_len") ? weft_load_acquire(&LIST(o)->size) : 0;
+    if (!check_list(o, "weft_list_len"))
+        return 0;
+    list_store *s = weft_load_acquire(&LIST(o)->store);
+    return s ? weft_load_acquire(&s->size) : 0;
 }
 
 static bool check_item(weft_object *item, const char *fn)
@@ -203,7 +218,7 @@ int weft_list_insert(weft_object *o, size_t i, weft_object *item)
     for (size_t k = n; k > i; k--)
         slot_set(s, k, slot_get(s, k - 1));
     slot_set(s, i, weft_newref(item));
-    weft_store_release(&l->size, n + 1);
+    set_size(l, n + 1);
     _weft_object_unlock(o);
     return 0;
 }
@@ -215,8 +230,8 @@ int weft_list_append(weft_object *o, weft_object *item)
     weft_list *l = LIST(o);
     _weft_object_mark_shareable(item);
     _weft_object_lock(o);
-    size_t n = size_of(l);
     list_store *s = store_of(l);
+    size_t n = s ? weft_load_relaxed(&s->size) : 0;
     if (WEFT_UNLIKELY(!s || n == s->capacity)) {
         if (reserve_locked(l, n + 1) != 0) {
             _weft_object_unlock(o);
@@ -225,7 +240,7 @@ int weft_list_append(weft_object *o, weft_object *item)
         s = store_of(l);
     }
     slot_set(s, n, weft_newref(item));
-    weft_store_release(&l->size, n + 1);
+    weft_store_release(&s->size, n + 1);
     _weft_object_unlock(o);
     return 0;
 }
@@ -241,12 +256,10 @@ static weft_object *get_locked_path(weft_list *l, size_t i, bool report)
     return item;
 }
 
-/* The optimistic read of item i; NULL if it must be redone under the lock. */
-static weft_object *get_optimistic(weft_list *l, size_t i)
+/* The optimistic read of item i < n of store s; NULL if it must be redone
+ * under the lock. */
+static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
 {
-    list_store *s = weft_load_acquire(&l->store);
-    if (!s || i >= s->capacity)
-        return NULL;
     weft_object *item = weft_load_acquire(&s->items[i]);
     if (!item || !weft_try_incref(item))
         return NULL;
@@ -259,13 +272,14 @@ static weft_object *get_optimistic(weft_list *l, size_t i)
 
 static weft_object *get_item(weft_list *l, size_t i, bool report)
 {
-    size_t n = weft_load_acquire(&l->size);
+    list_store *s = weft_load_acquire(&l->store);
+    size_t n = s ? weft_load_acquire(&s->size) : 0;
     if (i >= n) {
         if (report)
             _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
         return NULL;
     }
-    weft_object *item = optimistic_reads() ? get_optimistic(l, i) : NULL;
+    weft_object *item = optimistic_reads() ? get_optimistic(l, s, i) : NULL;
     return item ? item : get_locked_path(l, i, report);
 }
 
@@ -324,7 +338,7 @@ weft_object *weft_list_pop(weft_object *o, size_t i)
     for (size_t k = i; k + 1 < n; k++)
         slot_set(s, k, slot_get(s, k + 1));
     slot_set(s, n - 1, NULL);
-    weft_store_release(&l->size, n - 1);
+    weft_store_release(&s->size, n - 1);
     _weft_object_unlock(o);
     return item;
 }
@@ -337,7 +351,6 @@ void weft_list_clear(weft_object *o)
     _weft_object_lock(o);
     list_store *s = store_of(l);
     size_t n = size_of(l);
-    weft_store_release(&l->size, 0);
     weft_store_release(&l->store, NULL);
     _weft_object_unlock(o);
     for (size_t i = 0; i < n; i++)
@@ -367,7 +380,8 @@ weft_object *weft_list_slice(weft_object *o, size_t start, size_t stop)
     list_store *from = store_of(l), *to = store_of(LIST(copy));
     for (size_t i = start; i < stop; i++)
         slot_set(to, i - start, weft_newref(slot_get(from, i)));
-    weft_store_release(&LIST(copy)->size, stop - start);
+    if (stop > start)
+        set_size(LIST(copy), stop - start);
     _weft_object_unlock(o);
     return copy;
 }
