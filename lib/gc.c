@@ -627,9 +627,15 @@ long _weft_gc_collect_now(int gen)
     /* Our holds, released at the end, taken after the stop: U is unreachable
      * and its weakrefs are cleared, so no other thread can reach it, and no
      * count of it changes until we act (none is queued: the stop merged
-     * every queue, and a count of zero is never a candidate). */
-    for (size_t i = 0; i < u.n; i++)
+     * every queue, and a count of zero is never a candidate). For the same
+     * reason its owners' local counts are still: U is disowned first, so that
+     * what we release dies here, on the collecting thread, rather than
+     * queueing every decrement to its owner (a lock and a merge per object on
+     * the mutator's side). */
+    for (size_t i = 0; i < u.n; i++) {
+        _weft_brc_disown_unreachable(u.items[i]);
         weft_incref(u.items[i]);
+    }
 
     free_dead(&dead);
     _weft_weakref_run_gc_callbacks();

@@ -57,6 +57,15 @@ static bool merge_counts(weft_object *o)
     return total == 0;
 }
 
+void _weft_brc_disown_unreachable(weft_object *o)
+{
+    /* Nobody else holds a reference, so the owner cannot be writing its
+     * local count: the read in merge_counts is safe with the world running. */
+    if (weft_load_relaxed(&o->owner) != 0 && merge_counts(o))
+        _weft_fatal("object %p (type %s) in the unreachable set had a count of zero",
+                    (void *)o, _weft_type_name(o));
+}
+
 static void merge_object(weft_object *o)
 {
     if (merge_counts(o))
