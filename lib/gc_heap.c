@@ -177,7 +177,7 @@ static void collect_pool(weft_pool *pool, void *arg)
      * pool only if its arena is still mapped (arena lock held, so it stays). */
     if (!_weft_arena_map_contains(pool))
         return;
-    if (pool->kind != WEFT_KIND_OBJ || pool->cls == 0 || pool->gc_age > pw->max_age)
+    if (pool->kind != WEFT_KIND_OBJ || pool->cls == 0 || weft_load_relaxed(&pool->gc_age) > pw->max_age)
         return;
     /* A young list may name a pool twice: the first visit marks it. */
     if (*scratch_ref(pool) == GC_POOL_LISTED)
@@ -350,10 +350,11 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age)
         *scratch_ref(pool) = NULL; /* its table is in the region */
         /* Survivors grow older; a pool still current keeps allocating young
          * objects, so it stays young (and is listed again). */
-        if (pool->gc_age == 0 && (!age || pool->list == WEFT_LIST_CURRENT))
+        unsigned old = weft_load_relaxed(&pool->gc_age);
+        if (old == 0 && (!age || pool->list == WEFT_LIST_CURRENT))
             _weft_heap_relist_young(pool);
-        else if (age && pool->gc_age < 2)
-            pool->gc_age++;
+        else if (age && old < 2)
+            weft_store_relaxed(&pool->gc_age, (uint8_t)(old + 1));
     }
     free(w->pools);
     w->pools = NULL;

@@ -70,6 +70,8 @@ void _weft_gc_init(void);
 /* Trigger bookkeeping (collector.c): a tracked object was created or freed
  * by the calling thread. */
 void _weft_gc_young_add(long delta);
+/* A tracked object died in a long-lived pool (generation 2). */
+void _weft_gc_old_death(void);
 void _weft_gc_young_reset(void);
 /* Threads: start and stop the collector thread (collector.c). */
 int _weft_gc_thread_start(void);

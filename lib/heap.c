@@ -220,7 +220,7 @@ static void process_pending(weft_heap *h)
  * next young collection walks. */
 static void make_young(weft_heap *h, weft_pool *pool)
 {
-    if (pool->gc_age == 0)
+    if (weft_load_relaxed(&pool->gc_age) == 0)
         return;
     if (h->nyoung == h->cap_young) {
         size_t cap = h->cap_young ? h->cap_young * 2 : 64;
@@ -231,13 +231,13 @@ static void make_young(weft_heap *h, weft_pool *pool)
         h->cap_young = cap;
     }
     h->young[h->nyoung++] = pool;
-    pool->gc_age = 0;
+    weft_store_relaxed(&pool->gc_age, 0);
 }
 
 void _weft_heap_relist_young(weft_pool *pool)
 {
     weft_heap *h = weft_load_relaxed(_weft_pool_owner(pool));
-    pool->gc_age = 1;
+    weft_store_relaxed(&pool->gc_age, 1);
     if (h) /* else abandoned: treated as old until a heap adopts it */
         make_young(h, pool);
 }

@@ -284,6 +284,8 @@ void _weft_object_untrack_dying(weft_object *o)
     if (flags & WEFT_OBJ_GC_TRACKED) {
         weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
         _weft_gc_young_add(-1);
+        if (_weft_arena_map_contains(o) && weft_load_relaxed(&_weft_pool_of(o)->gc_age) == 2)
+            _weft_gc_old_death();
     }
 }
 

@@ -91,7 +91,7 @@ void _weft_pool_init(weft_pool *pool, unsigned kind, unsigned cls, weft_heap *h)
     pool->cls = (uint16_t)cls;
     pool->kind = (uint8_t)kind;
     pool->kept_empty = 0;
-    pool->gc_age = 1; /* made young (and listed) when it becomes current */
+    weft_store_relaxed(&pool->gc_age, 1); /* made young (and listed) when it becomes current */
     pool->list = WEFT_LIST_NONE;
     pool->next = pool->prev = NULL;
     pool->pending_next = NULL;

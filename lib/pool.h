@@ -108,8 +108,10 @@ typedef struct weft_pool {
     uint8_t kept_empty; /* on its heap's partial list, empty, counted in empty_kept */
     /* Collector (OBJ pools): 0 if the pool allocated since the last collection
      * (its objects are young), else 1 or 2. Set to 0 by the owner when the
-     * pool becomes current; aged by the collector with the world stopped. */
-    uint8_t gc_age;
+     * pool becomes current; aged by the collector with the world stopped.
+     * Atomic: a thread freeing one of its objects reads it (collector.c
+     * counts the deaths of long-lived objects). */
+    WEFT_ATOMIC(uint8_t) gc_age;
     struct weft_pool *next, *prev; /* links of that list */
 
     /* Link on the owner's pending stack; written by the remote freer that moved

@@ -7,9 +7,17 @@
  * young objects. When the
  * shared count exceeds threshold0, a young collection is requested. Generations follow CPython:
  * every threshold1 young collections a generation-1 one; every threshold2 of
- * those a full one, but only when the objects that became long-lived since
- * the last full collection exceed 25% of the long-lived total (so the total
- * work of the collector stays linear in the allocation volume).
+ * those a full one, but only when the long-lived objects have grown by 25%
+ * since the last full collection (so the total work of the collector stays
+ * linear in the allocation volume). Unlike CPython, which counts the objects
+ * that became long-lived (pending), the growth is net: pending minus the
+ * tracked objects that died in long-lived pools meanwhile. A program that
+ * promotes many objects which then die by reference counting (binary-trees'
+ * trees) no longer pays a full collection per quarter of its heap promoted;
+ * cyclic garbage never dies that way, so it still counts. Because freed
+ * long-lived objects can make room for garbage without any net growth, a
+ * full collection also runs once the gross count reaches
+ * LONG_LIVED_PROMOTED_MAX times the long-lived total.
  *
  * Back-pressure: a background collector can fall behind threads that
  * allocate faster than it collects, and a young collection's pause grows with
@@ -35,6 +43,7 @@
 #include <weft/runtime.h>
 
 #define YOUNG_BATCH 64
+#define LONG_LIVED_PROMOTED_MAX 4
 #define BACKLOG_MAX_WAIT_NS 20000000 /* 20 ms */
 
 static WEFT_ATOMIC(long) young_count; /* published tracked allocations - frees */
@@ -47,6 +56,7 @@ static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static long count1, count2;             /* young / gen-1 collections since the older one */
 static long long_lived_total, long_lived_pending;
+static WEFT_ATOMIC(long) old_deaths; /* published deaths in generation-2 pools since the last full */
 static int requested_gen = -1;          /* highest generation asked for, -1: none */
 static uint64_t requests, completed;    /* sequence numbers */
 static long last_found;
@@ -99,8 +109,11 @@ void weft_gc_get_count(long *c0, long *c1, long *c2)
 /* The generation an automatic collection should cover (collector_lock). */
 static int choose_generation_locked(void)
 {
-    if (count2 >= weft_load_relaxed(&threshold[2]) - 1 && count1 >= weft_load_relaxed(&threshold[1]) &&
-        long_lived_pending > long_lived_total / 4)
+    long grown = long_lived_pending - weft_load_relaxed(&old_deaths);
+    bool long_lived_due = grown > long_lived_total / 4 ||
+                          long_lived_pending > LONG_LIVED_PROMOTED_MAX * long_lived_total;
+    if (count2 >= weft_load_relaxed(&threshold[2]) - 1 &&
+        count1 >= weft_load_relaxed(&threshold[1]) && long_lived_due)
         return 2;
     if (count1 >= weft_load_relaxed(&threshold[1]))
         return 1;
@@ -130,6 +143,7 @@ void _weft_gc_note_collection(int gen, long survivors)
         count1 = count2 = 0;
         long_lived_total = survivors;
         long_lived_pending = 0;
+        weft_store_relaxed(&old_deaths, 0);
     }
     pthread_mutex_unlock(&collector_lock);
 }
@@ -311,6 +325,19 @@ static void wait_for_backlog(void)
     }
     weft_blocking_end();
     weft_fetch_sub_relaxed(&backlog_waiters, 1);
+}
+
+void _weft_gc_old_death(void)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (!t) {
+        weft_fetch_add_relaxed(&old_deaths, 1);
+        return;
+    }
+    if (++t->gc_old_deaths_local < YOUNG_BATCH)
+        return;
+    weft_fetch_add_relaxed(&old_deaths, t->gc_old_deaths_local);
+    t->gc_old_deaths_local = 0;
 }
 
 void _weft_gc_young_add(long delta)

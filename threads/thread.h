@@ -69,6 +69,7 @@ typedef struct weft_thread {
     unsigned dealloc_depth;
     unsigned blocking_depth;
     long gc_young_local; /* tracked allocations minus frees not yet published */
+    long gc_old_deaths_local; /* deaths in long-lived pools not yet published */
     unsigned quiescent_countdown; /* calls until the next implicit quiescent state */
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
