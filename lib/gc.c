@@ -88,6 +88,10 @@ typedef struct collection {
     size_t ncandidates;
     objvec worklist;
     bool out_of_memory;
+    /* The marking sweep's position in the walk's side tables, which lie in
+     * one region in sweep order: a slot above the cursor and below the
+     * region's end is still to be swept. */
+    const gc_slot *cursor, *region_end;
 } collection;
 
 typedef void (*slot_fn)(weft_object *o, gc_slot *slot, void *arg);
@@ -146,11 +150,19 @@ static void subtract_internal(weft_object *o, gc_slot *slot, void *arg)
     o->type->traverse(o, visit_subtract, arg);
 }
 
+/* A reachable candidate's child is reachable. One the sweep has still to
+ * pass is only marked (the sweep traverses it then); one behind it is pushed
+ * and traversed now. Most references in a heap built in allocation order
+ * point ahead, so most objects never enter the worklist. */
 static int visit_reach(weft_object *child, void *arg)
 {
     collection *c = arg;
     gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
     if (s && s->state == GC_SLOT_CANDIDATE) {
+        if (s > c->cursor && s < c->region_end) {
+            s->state = GC_SLOT_REACHABLE_AHEAD;
+            return 0;
+        }
         s->state = GC_SLOT_REACHABLE;
         if (!objvec_push(&c->worklist, child))
             c->out_of_memory = true;
@@ -158,13 +170,12 @@ static int visit_reach(weft_object *child, void *arg)
     return 0;
 }
 
-/* A candidate referenced from outside the candidates: it and everything it
- * reaches survive. Marking depth-first from each such root as it is found
- * keeps the worklist to one root's frontier. */
-static void reach_from_external(weft_object *o, gc_slot *slot, void *arg)
+/* The sweep at o: a candidate referenced from outside the candidates, or one
+ * an earlier object reached, survives, with everything it reaches. */
+static void sweep_reachable(collection *c, weft_object *o, gc_slot *slot)
 {
-    collection *c = arg;
-    if (slot->refs <= 0)
+    c->cursor = slot;
+    if (slot->state == GC_SLOT_CANDIDATE && slot->refs <= 0)
         return;
     slot->state = GC_SLOT_REACHABLE;
     o->type->traverse(o, visit_reach, c);
@@ -174,12 +185,34 @@ static void reach_from_external(weft_object *o, gc_slot *slot, void *arg)
     }
 }
 
+static void sweep_registered(weft_object *o, gc_slot *slot, void *arg)
+{
+    sweep_reachable(arg, o, slot);
+}
+
+/* Step 4 in one pass over the side tables (registered objects, whose slots
+ * lie outside the region, are always pushed and so never AHEAD). */
+static void mark_reachable(collection *c, gc_heap_walk *w)
+{
+    c->region_end = w->npools ? (const gc_slot *)(w->region + w->region_used) : NULL;
+    for (size_t i = 0; i < w->npools; i++) {
+        gc_pool_view p = _weft_gc_walk_pool(w, i);
+        for (unsigned b = 0; b < p.nblocks; b++) {
+            uint32_t state = p.slots[b].state;
+            if (state == GC_SLOT_CANDIDATE || state == GC_SLOT_REACHABLE_AHEAD)
+                sweep_reachable(c, (weft_object *)(p.data + b * p.block_size), &p.slots[b]);
+        }
+    }
+    c->cursor = c->region_end = NULL;
+    _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, sweep_registered, c);
+}
+
 /* Steps 2-4: candidates end REACHABLE or stay CANDIDATE (unreachable). */
 static void trial_deletion(collection *c, gc_heap_walk *w)
 {
     _weft_gc_walk_objects(w, add_candidate, c);
     for_each_in_state(w, GC_SLOT_CANDIDATE, subtract_internal, c);
-    for_each_in_state(w, GC_SLOT_CANDIDATE, reach_from_external, c);
+    mark_reachable(c, w);
 }
 
 /* ---------------------------------------------------------------- what holds the leaks */
@@ -599,7 +632,7 @@ long _weft_gc_collect_now(int gen)
     _weft_gc_young_reset();
     phase[0] = _weft_monotonic_ns();
 
-    collection c = {0, kept_worklist, false}; /* collections are serialised by the stop */
+    collection c = {0, kept_worklist, false, NULL, NULL}; /* serialised by the stop */
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;

@@ -110,14 +110,6 @@ void _weft_gc_unregister(weft_object *o)
 
 /* ---------------------------------------------------------------- pools */
 
-/* A pool's side table: what slot_of needs without reading the pool header. */
-typedef struct pool_scratch {
-    char *data;     /* the pool's first block */
-    uint32_t recip; /* ceil(2^16 / cls): block index by multiplication */
-    uint32_t nblocks;
-    gc_slot slots[];
-} pool_scratch;
-
 static void **scratch_ref(const weft_pool *pool)
 {
     weft_arena *a = (weft_arena *)_weft_arena_base_of(pool);
@@ -263,6 +255,7 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
     for (size_t i = 0; i < w->npools; i++)
         bytes += table_bytes(w->pools[i]);
     char *next = w->failed || !bytes ? NULL : region_take(w, bytes);
+    w->region_used = next ? bytes : 0;
     if (bytes && !next)
         w->failed = true;
     for (size_t i = 0; i < w->npools && !w->failed; i++) {
@@ -326,17 +319,8 @@ void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *
     }
 }
 
-gc_slot *_weft_gc_slot_of(const weft_object *o)
+gc_slot *_weft_gc_slot_of_unpooled(const weft_object *o)
 {
-    if (WEFT_LIKELY(_weft_arena_map_contains(o))) {
-        /* Only OBJ pools of the walk have a side table. */
-        weft_arena *a = (weft_arena *)_weft_arena_base_of(o);
-        pool_scratch *s = a->gc_scratch[_weft_pool_index_of(o)];
-        if (!s)
-            return NULL;
-        size_t offset = (size_t)((const char *)o - s->data);
-        return &s->slots[((offset >> 4) * s->recip) >> 16];
-    }
     if (!(weft_load_relaxed(&o->flags) & WEFT_OBJ_GC_REGISTERED))
         return NULL;
     registry_node *n = registry_lookup(o);

@@ -2,6 +2,7 @@
 #ifndef WEFT_LIB_GC_INTERNAL_H
 #define WEFT_LIB_GC_INTERNAL_H
 
+#include "arena.h"
 #include "pool.h"
 #include <weft/gc.h>
 
@@ -12,6 +13,8 @@ enum gc_slot_state {
     GC_SLOT_FREE,          /* not an object */
     GC_SLOT_CANDIDATE,     /* tracked, of a collected generation */
     GC_SLOT_REACHABLE,     /* a candidate reachable from outside the candidates */
+    GC_SLOT_REACHABLE_AHEAD, /* reachable, not yet traversed: the marking sweep
+                              * has still to pass it (gc.c) */
 };
 
 typedef struct gc_slot {
@@ -24,7 +27,8 @@ typedef struct gc_heap_walk {
     size_t npools, cap_pools;
     int max_age;
     bool failed;
-    char *region;        /* the side tables */
+    char *region;        /* the side tables, in the order of `pools` */
+    size_t region_used;
     size_t region_bytes; /* nonzero: the walk mapped the region itself */
 } gc_heap_walk;
 
@@ -47,8 +51,32 @@ void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *
 gc_pool_view _weft_gc_walk_pool(const gc_heap_walk *w, size_t i);
 void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
                               void (*fn)(weft_object *o, gc_slot *slot, void *arg), void *arg);
-/* The slot of any object (NULL if outside the walk). */
-gc_slot *_weft_gc_slot_of(const weft_object *o);
+/* A pool's side table: what the slot lookup needs without reading the pool
+ * header. */
+typedef struct pool_scratch {
+    char *data;     /* the pool's first block */
+    uint32_t recip; /* ceil(2^16 / cls): block index by multiplication */
+    uint32_t nblocks;
+    gc_slot slots[];
+} pool_scratch;
+
+gc_slot *_weft_gc_slot_of_unpooled(const weft_object *o);
+
+/* The slot of any object (NULL if outside the walk). Inline: it runs once
+ * per reference a collection visits. */
+WEFT_INLINE gc_slot *_weft_gc_slot_of(const weft_object *o)
+{
+    if (WEFT_LIKELY(_weft_arena_map_contains(o))) {
+        /* Only OBJ pools of the walk have a side table. */
+        weft_arena *a = (weft_arena *)_weft_arena_base_of(o);
+        pool_scratch *s = a->gc_scratch[_weft_pool_index_of(o)];
+        if (!s)
+            return NULL;
+        size_t offset = (size_t)((const char *)o - s->data);
+        return &s->slots[((offset >> 4) * s->recip) >> 16];
+    }
+    return _weft_gc_slot_of_unpooled(o);
+}
 /* Free the side tables; with `age`, survivors of the walk grow older. */
 void _weft_gc_walk_end(gc_heap_walk *w, bool age);
 
