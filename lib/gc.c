@@ -5,10 +5,12 @@
  *   1. stop the world; merge every queued refcount (objects found dead are
  *      freed after the world resumes);
  *   2. candidates: tracked, unfrozen objects of pools (and registered
- *      objects) of age <= g; scratch refs = true count;
- *   3. for each reference from a candidate to a candidate, refs - 1;
- *   4. candidates with refs > 0 are referenced from outside: they and all
- *      they reach survive; the rest is unreachable (U);
+ *      objects) of age <= g, with a count above zero;
+ *   3. in the same pass, each reference a candidate holds takes one from
+ *      its referent's scratch refs (which start at 0);
+ *   4. candidates whose count + refs > 0 are referenced from outside: they
+ *      and all they reach survive (one sweep in walk order); the rest is
+ *      unreachable (U);
  *   5. weakrefs to U are cleared, with the callbacks of surviving weakrefs
  *      set aside; survivors age; the world resumes; U is held (one
  *      reference each: no other thread can reach it any more);
@@ -127,14 +129,43 @@ static void make_candidate(collection *c, gc_slot *slot, long count)
  * weakrefs of everything it holds before its finalizer runs, though the
  * finalizer may resurrect it. What it holds counts as referenced from
  * outside. */
-static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
+static bool is_candidate(weft_object *o)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
+    return (flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && weft_refcount(o) > 0;
+}
+
+/* A slot's refs counts down, from 0, the references its object receives from
+ * candidates: every object of the walk gets them, candidate or not (a
+ * non-candidate's count is never read). */
+static int visit_count_internal(weft_object *child, void *arg)
+{
+    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
+    if (s)
+        s->refs--;
+    return 0;
+}
+
+/* Steps 2 and 3 in one pass over the objects (header and body are read
+ * together): a candidate is marked and its references counted. */
+static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
+{
+    collection *c = arg;
+    if (!is_candidate(o))
         return;
+    slot->state = GC_SLOT_CANDIDATE;
+    c->ncandidates++;
+    o->type->traverse(o, visit_count_internal, c);
+}
+
+/* References from outside the candidates: the true count less the
+ * candidates' references (step 3's refs). */
+static long external_refs(weft_object *o, const gc_slot *slot)
+{
     long count = weft_refcount(o);
-    if (count > 0)
-        make_candidate(arg, slot, count);
+    if (count > INT32_MAX)
+        count = INT32_MAX;
+    return count + slot->refs;
 }
 
 static int visit_subtract(weft_object *child, void *arg)
@@ -143,11 +174,6 @@ static int visit_subtract(weft_object *child, void *arg)
     if (s && s->state == GC_SLOT_CANDIDATE)
         s->refs--;
     return 0;
-}
-
-static void subtract_internal(weft_object *o, gc_slot *slot, void *arg)
-{
-    o->type->traverse(o, visit_subtract, arg);
 }
 
 /* A reachable candidate's child is reachable. One the sweep has still to
@@ -175,7 +201,7 @@ static int visit_reach(weft_object *child, void *arg)
 static void sweep_reachable(collection *c, weft_object *o, gc_slot *slot)
 {
     c->cursor = slot;
-    if (slot->state == GC_SLOT_CANDIDATE && slot->refs <= 0)
+    if (slot->state == GC_SLOT_CANDIDATE && external_refs(o, slot) <= 0)
         return;
     slot->state = GC_SLOT_REACHABLE;
     o->type->traverse(o, visit_reach, c);
@@ -211,7 +237,6 @@ static void mark_reachable(collection *c, gc_heap_walk *w)
 static void trial_deletion(collection *c, gc_heap_walk *w)
 {
     _weft_gc_walk_objects(w, add_candidate, c);
-    for_each_in_state(w, GC_SLOT_CANDIDATE, subtract_internal, c);
     mark_reachable(c, w);
 }
 
