@@ -33,4 +33,8 @@ void _weft_weakref_init(void);
 /* Siphash key set once at weft_init. */
 void _weft_hash_init(void);
 
+/* A list's items and their number, for the collector (the world is stopped
+ * or the list unreachable: nothing changes them meanwhile). */
+WEFT_ATOMIC(weft_object *) *_weft_list_items(weft_object *list, size_t *n);
+
 #endif

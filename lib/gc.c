@@ -21,6 +21,7 @@
  * explicit freeze, track and untrack calls.
  */
 #include "gc_internal.h"
+#include "builtins.h"
 #include "error.h"
 #include "object_internal.h"
 #include "threads/stw.h"
@@ -122,6 +123,63 @@ static void make_candidate(collection *c, gc_slot *slot, long count)
     c->ncandidates++;
 }
 
+/* A visitor of the collection's own traversal: `times` references to child
+ * (runs of one referent are combined). */
+typedef void (*run_visit_fn)(weft_object *child, int32_t times, void *arg);
+
+/* Items, combining runs of one referent: each visit updates its referent's
+ * slot, and back-to-back updates of one slot would chain through memory at
+ * several cycles each (a list holding one object many times; pyperformance's
+ * gc_traversal is made of such lists). */
+#define VISIT_ITEMS(count, item_at, visit, arg)                                                \
+    do {                                                                                       \
+        weft_object *run_ = NULL;                                                              \
+        int32_t times_ = 0;                                                                    \
+        for (size_t i_ = 0; i_ < (count); i_++) {                                              \
+            weft_object *child_ = (item_at);                                                   \
+            if (child_ == run_ && times_ < INT32_MAX) {                                        \
+                times_++;                                                                      \
+                continue;                                                                      \
+            }                                                                                  \
+            if (run_)                                                                          \
+                visit(run_, times_, arg);                                                      \
+            run_ = child_;                                                                     \
+            times_ = 1;                                                                        \
+        }                                                                                      \
+        if (run_)                                                                              \
+            visit(run_, times_, arg);                                                          \
+    } while (0)
+
+/* o's references, each passed to visit: lists and tuples inline (their
+ * items are most of a heap's references, and an indirect call per item was
+ * most of the cost of a visit), any other type through its traverse hook
+ * (`hook`, the same visitor with weft_visit_fn's signature). Inlined, so
+ * that `visit` is a direct call too. */
+static inline __attribute__((always_inline)) void
+traverse(weft_object *o, run_visit_fn visit, weft_visit_fn hook, void *arg)
+{
+    const weft_type *type = o->type;
+    if (type == &weft_list_type) {
+        size_t n;
+        WEFT_ATOMIC(weft_object *) *items = _weft_list_items(o, &n);
+        VISIT_ITEMS(n, weft_load_relaxed(&items[i_]), visit, arg);
+    } else if (type == &weft_tuple_type) {
+        weft_tuple *t = (weft_tuple *)o;
+        VISIT_ITEMS(t->size, t->items[i_], visit, arg);
+    } else {
+        type->traverse(o, hook, arg);
+    }
+}
+
+/* weft_refcount, inline: the collection reads every candidate's count. */
+static inline long count_of(const weft_object *o)
+{
+    uint32_t local = weft_load_relaxed(&o->ref_local);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return (long)WEFT_IMMORTAL_LOCAL;
+    return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
+}
+
 /* A tracked object whose count is zero is dying by reference counting: a
  * merge that found it dead is still to free it (a finalizer that a merge
  * runs can reach a safepoint in the middle of its batch). It is left to that
@@ -132,17 +190,24 @@ static void make_candidate(collection *c, gc_slot *slot, long count)
 static bool is_candidate(weft_object *o)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
-    return (flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && weft_refcount(o) > 0;
+    return (flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && count_of(o) > 0;
 }
 
 /* A slot's refs counts down, from 0, the references its object receives from
  * candidates: every object of the walk gets them, candidate or not (a
  * non-candidate's count is never read). */
-static int visit_count_internal(weft_object *child, void *arg)
+static inline __attribute__((always_inline)) void count_internal(weft_object *child,
+                                                                 int32_t times, void *arg)
 {
-    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
+    gc_slot *s = _weft_gc_slot_of(child);
     if (s)
-        s->refs--;
+        s->refs -= times;
+}
+
+static int count_internal_hook(weft_object *child, void *arg)
+{
+    if (child)
+        count_internal(child, 1, arg);
     return 0;
 }
 
@@ -155,14 +220,14 @@ static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
         return;
     slot->state = GC_SLOT_CANDIDATE;
     c->ncandidates++;
-    o->type->traverse(o, visit_count_internal, c);
+    traverse(o, count_internal, count_internal_hook, c);
 }
 
 /* References from outside the candidates: the true count less the
  * candidates' references (step 3's refs). */
 static long external_refs(weft_object *o, const gc_slot *slot)
 {
-    long count = weft_refcount(o);
+    long count = count_of(o);
     if (count > INT32_MAX)
         count = INT32_MAX;
     return count + slot->refs;
@@ -180,19 +245,26 @@ static int visit_subtract(weft_object *child, void *arg)
  * pass is only marked (the sweep traverses it then); one behind it is pushed
  * and traversed now. Most references in a heap built in allocation order
  * point ahead, so most objects never enter the worklist. */
-static int visit_reach(weft_object *child, void *arg)
+static inline __attribute__((always_inline)) void reach(weft_object *child, int32_t times,
+                                                        void *arg)
 {
     collection *c = arg;
-    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
+    gc_slot *s = _weft_gc_slot_of(child);
     if (s && s->state == GC_SLOT_CANDIDATE) {
         if (s > c->cursor && s < c->region_end) {
             s->state = GC_SLOT_REACHABLE_AHEAD;
-            return 0;
+            return;
         }
         s->state = GC_SLOT_REACHABLE;
         if (!objvec_push(&c->worklist, child))
             c->out_of_memory = true;
     }
+}
+
+static int reach_hook(weft_object *child, void *arg)
+{
+    if (child)
+        reach(child, 1, arg);
     return 0;
 }
 
@@ -204,10 +276,10 @@ static void sweep_reachable(collection *c, weft_object *o, gc_slot *slot)
     if (slot->state == GC_SLOT_CANDIDATE && external_refs(o, slot) <= 0)
         return;
     slot->state = GC_SLOT_REACHABLE;
-    o->type->traverse(o, visit_reach, c);
+    traverse(o, reach, reach_hook, c);
     while (c->worklist.n) {
         weft_object *next = c->worklist.items[--c->worklist.n];
-        next->type->traverse(next, visit_reach, c);
+        traverse(next, reach, reach_hook, c);
     }
 }
 

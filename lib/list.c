@@ -136,6 +136,13 @@ static int list_traverse(weft_object *self, weft_visit_fn visit, void *arg)
     return 0;
 }
 
+WEFT_ATOMIC(weft_object *) *_weft_list_items(weft_object *list, size_t *n)
+{
+    list_store *s = store_of(LIST(list));
+    *n = s ? weft_load_relaxed(&s->size) : 0;
+    return s ? s->items : NULL;
+}
+
 static void list_dealloc(weft_object *self)
 {
     /* Nobody else holds a reference: no lock, no grace period needed for
