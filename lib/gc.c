@@ -629,12 +629,36 @@ static void debug_print_objects(const char *what, objvec *u)
                 (void *)u->items[i]);
 }
 
+/* What the pass that takes the holds on U saw: the passes over U that would
+ * find nothing to do are skipped (each pass over a large U misses the cache
+ * on every object). */
+typedef struct u_summary {
+    bool finalizers; /* some object has a finalizer still to run */
+    bool unclearable; /* some object's type has no clear */
+} u_summary;
+
+/* Step 5's holds: U is disowned and held in one count update per object. */
+static u_summary hold_unreachable(objvec *u)
+{
+    u_summary sum = {false, false};
+    for (size_t i = 0; i < u->n; i++) {
+        weft_object *o = u->items[i];
+        _weft_brc_disown_and_hold(o);
+        const weft_type *type = o->type;
+        if (type->finalize && !(weft_load_relaxed(&o->flags) & WEFT_OBJ_FINALIZED))
+            sum.finalizers = true;
+        if (!type->clear)
+            sum.unclearable = true;
+    }
+    return sum;
+}
+
 /* Steps 6-7 with the world running. Returns the uncollectable count. */
-static long finish(objvec *u, int gen, unsigned dbg)
+static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
 {
     /* Finalizers, once each. */
     bool finalized = false;
-    for (size_t i = 0; i < u->n; i++) {
+    for (size_t i = 0; sum.finalizers && i < u->n; i++) {
         weft_object *o = u->items[i];
         uint32_t flags = weft_load_relaxed(&o->flags);
         if (o->type->finalize && !(flags & WEFT_OBJ_FINALIZED)) {
@@ -672,7 +696,7 @@ static long finish(objvec *u, int gen, unsigned dbg)
     /* What still has references besides our hold could not be freed: only
      * other members of U that have no clear refer to it. */
     long uncollectable = 0;
-    if (!(dbg & WEFT_GC_DEBUG_SAVEALL))
+    if (sum.unclearable && !(dbg & WEFT_GC_DEBUG_SAVEALL))
         for (size_t i = 0; i < u->n; i++)
             if (weft_refcount(u->items[i]) > 1 && !u->items[i]->type->clear) {
                 uncollectable++;
@@ -681,16 +705,17 @@ static long finish(objvec *u, int gen, unsigned dbg)
                             _weft_type_name(u->items[i]), (void *)u->items[i]);
                 keep_as_garbage(u->items[i]);
             }
-    /* What only our hold keeps dies now, on this thread or (its last count
-     * queued) on its owner's: untrack it first, so that its death does not
-     * count as a young object's free - it was counted before the reset, and
-     * counting it again made room for that many more young objects. */
-    for (size_t i = 0; i < u->n; i++)
-        if (weft_refcount(u->items[i]) == 1)
-            atomic_fetch_and_explicit(&u->items[i]->flags, ~WEFT_OBJ_GC_TRACKED,
-                                      memory_order_relaxed);
-    for (size_t i = 0; i < u->n; i++)
-        weft_decref(u->items[i]);
+    /* What only our hold keeps dies now, on this thread (U is disowned):
+     * untrack it first, so that its death does not count as a young object's
+     * free - it was counted before the reset, and counting it again made
+     * room for that many more young objects. An object whose count an
+     * earlier death in this loop brought to our hold alone is untracked too. */
+    for (size_t i = 0; i < u->n; i++) {
+        weft_object *o = u->items[i];
+        if (weft_refcount(o) == 1)
+            atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+        weft_decref(o);
+    }
     return uncollectable;
 }
 
@@ -762,15 +787,12 @@ long _weft_gc_collect_now(int gen)
      * what we release dies here, on the collecting thread, rather than
      * queueing every decrement to its owner (a lock and a merge per object on
      * the mutator's side). */
-    for (size_t i = 0; i < u.n; i++) {
-        _weft_brc_disown_unreachable(u.items[i]);
-        weft_incref(u.items[i]);
-    }
+    u_summary sum = hold_unreachable(&u);
 
     free_dead(&dead);
     _weft_weakref_run_gc_callbacks();
     long found = (long)u.n;
-    long uncollectable = finish(&u, gen, dbg);
+    long uncollectable = finish(&u, sum, gen, dbg);
     objvec_free(&u);
 
     pthread_mutex_lock(&gc_lock);

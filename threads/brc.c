@@ -34,11 +34,12 @@ static bool merging_for(weft_thread *t)
     return false;
 }
 
-/* Merge one object's counts into ref_shared and give up ownership. Returns
- * true if the total is zero (the caller frees it). */
-static bool merge_counts(weft_object *o)
+/* Merge one object's counts, plus `extra` references the caller takes, into
+ * ref_shared and give up ownership. Returns true if the total is zero (the
+ * caller frees it). */
+static bool merge_counts(weft_object *o, int64_t extra)
 {
-    int64_t local = (int64_t)weft_load_relaxed(&o->ref_local);
+    int64_t local = (int64_t)weft_load_relaxed(&o->ref_local) + extra;
     int32_t shared = weft_load_relaxed(&o->ref_shared), merged;
     int64_t total;
     do {
@@ -57,18 +58,22 @@ static bool merge_counts(weft_object *o)
     return total == 0;
 }
 
-void _weft_brc_disown_unreachable(weft_object *o)
+void _weft_brc_disown_and_hold(weft_object *o)
 {
     /* Nobody else holds a reference, so the owner cannot be writing its
      * local count: the read in merge_counts is safe with the world running. */
-    if (weft_load_relaxed(&o->owner) != 0 && merge_counts(o))
+    if (weft_load_relaxed(&o->owner) == 0 || weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL) {
+        weft_incref(o); /* already ownerless: one atomic add */
+        return;
+    }
+    if (merge_counts(o, 1))
         _weft_fatal("object %p (type %s) in the unreachable set had a count of zero",
                     (void *)o, _weft_type_name(o));
 }
 
 static void merge_object(weft_object *o)
 {
-    if (merge_counts(o))
+    if (merge_counts(o, 0))
         _weft_dealloc(o);
 }
 
@@ -168,7 +173,7 @@ void _weft_brc_merge_all_world_stopped(weft_objstack *dead)
         pthread_mutex_unlock(&t->lock);
         weft_object *o;
         while ((o = _weft_objstack_pop(&batch)) != NULL)
-            if (merge_counts(o)) {
+            if (merge_counts(o, 0)) {
                 _weft_object_untrack_dying(o);
                 if (!_weft_objstack_push(dead, o))
                     _weft_fatal("out of memory setting aside a dead object during a collection");

@@ -109,10 +109,11 @@ void _weft_brc_merge_own_queue(weft_thread *t);
  * pushed on `dead` to be freed after the world resumes. */
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
 /* Give up the ownership of an object no other thread can reach (the
- * collector's unreachable set, after a stop merged every queue): its whole
- * count moves to ref_shared, so that the collector's decrements act at once
- * instead of queueing to the owner. The count must be above zero. */
-void _weft_brc_disown_unreachable(weft_object *o);
+ * collector's unreachable set, after a stop merged every queue) and take one
+ * reference to it: its whole count, plus one, moves to ref_shared, so that
+ * the collector's decrements act at once instead of queueing to the owner.
+ * The count must be above zero. */
+void _weft_brc_disown_and_hold(weft_object *o);
 
 void _weft_safepoint_slow(weft_thread *t);
 /* Report a quiescent state every so many calls: object creation and deferred
