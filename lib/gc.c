@@ -8,7 +8,7 @@
  *      objects) of age <= g, with a count above zero;
  *   3. in the same pass, each reference a candidate holds takes one from
  *      its referent's scratch refs (which start at 0);
- *   4. candidates whose count + refs > 0 are referenced from outside: they
+ *   4. candidates whose refs + count > 0 are referenced from outside: they
  *      and all they reach survive (one sweep in walk order); the rest is
  *      unreachable (U);
  *   5. weakrefs to U are cleared, with the callbacks of surviving weakrefs
@@ -89,6 +89,7 @@ static void objvec_free(objvec *v)
 
 typedef struct collection {
     size_t ncandidates;
+    size_t weakly_referenced; /* candidates with the WEAKREFS flag */
     objvec worklist;
     bool out_of_memory;
     /* The marking sweep's position in the walk's side tables, which lie in
@@ -187,15 +188,20 @@ static inline long count_of(const weft_object *o)
  * weakrefs of everything it holds before its finalizer runs, though the
  * finalizer may resurrect it. What it holds counts as referenced from
  * outside. */
-static bool is_candidate(weft_object *o)
+static long candidate_count(weft_object *o)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
-    return (flags & WEFT_OBJ_GC_TRACKED) && !(flags & WEFT_OBJ_FROZEN) && count_of(o) > 0;
+    if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
+        return 0;
+    long count = count_of(o);
+    return count > INT32_MAX ? INT32_MAX : count;
 }
 
 /* A slot's refs counts down, from 0, the references its object receives from
  * candidates: every object of the walk gets them, candidate or not (a
- * non-candidate's count is never read). */
+ * non-candidate's refs are never read). A candidate adds its true count when
+ * it is found, before or after its referrers, so that in the end its refs
+ * are the references from outside the candidates. */
 static inline __attribute__((always_inline)) void count_internal(weft_object *child,
                                                                  int32_t times, void *arg)
 {
@@ -216,21 +222,15 @@ static int count_internal_hook(weft_object *child, void *arg)
 static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
     collection *c = arg;
-    if (!is_candidate(o))
+    long count = candidate_count(o);
+    if (count <= 0)
         return;
+    slot->refs += (int32_t)count;
     slot->state = GC_SLOT_CANDIDATE;
     c->ncandidates++;
+    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
+        c->weakly_referenced++;
     traverse(o, count_internal, count_internal_hook, c);
-}
-
-/* References from outside the candidates: the true count less the
- * candidates' references (step 3's refs). */
-static long external_refs(weft_object *o, const gc_slot *slot)
-{
-    long count = count_of(o);
-    if (count > INT32_MAX)
-        count = INT32_MAX;
-    return count + slot->refs;
 }
 
 static int visit_subtract(weft_object *child, void *arg)
@@ -273,7 +273,7 @@ static int reach_hook(weft_object *child, void *arg)
 static void sweep_reachable(collection *c, weft_object *o, gc_slot *slot)
 {
     c->cursor = slot;
-    if (slot->state == GC_SLOT_CANDIDATE && external_refs(o, slot) <= 0)
+    if (slot->state == GC_SLOT_CANDIDATE && slot->refs <= 0)
         return;
     slot->state = GC_SLOT_REACHABLE;
     traverse(o, reach, reach_hook, c);
@@ -731,11 +731,31 @@ static void add_unreachable(weft_object *o, gc_slot *slot, void *arg)
         r->c->out_of_memory = true;
 }
 
-/* The candidates left unreachable by trial deletion (U). */
-static void collect_unreachable(gc_heap_walk *w, objvec *u, collection *c)
+/* The pooled candidates left unreachable by trial deletion (U), with the
+ * world running: only the walk's tables are read, and each object they name
+ * is unreachable, so none of them can be freed meanwhile (walk_end_stopped). */
+static void collect_unreachable_pooled(gc_heap_walk *w, objvec *u, collection *c)
 {
     unreachable r = {u, c};
-    for_each_in_state(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
+    for (size_t i = 0; i < w->npools; i++) {
+        gc_pool_view p = _weft_gc_walk_pool(w, i);
+        for (unsigned b = 0; b < p.nblocks; b++)
+            if (p.slots[b].state == GC_SLOT_CANDIDATE)
+                add_unreachable((weft_object *)(p.data + b * p.block_size), &p.slots[b], &r);
+    }
+}
+
+/* The registered ones: their slots are reset with the world stopped. */
+static void collect_unreachable_registered(gc_heap_walk *w, objvec *u, collection *c)
+{
+    unreachable r = {u, c};
+    _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
+}
+
+static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *arg)
+{
+    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
+        _weft_weakref_clear_for_gc(o);
 }
 
 /* Survivors of a generation-1 collection become long-lived (collector.c). */
@@ -754,31 +774,40 @@ long _weft_gc_collect_now(int gen)
     _weft_gc_young_reset();
     phase[0] = _weft_monotonic_ns();
 
-    collection c = {0, kept_worklist, false, NULL, NULL}; /* serialised by the stop */
+    collection c = {.worklist = kept_worklist}; /* serialised by the stop */
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;
     size_t npools = 0;
     phase[1] = phase[2] = phase[3] = phase[0];
+    bool walked = false;
     if (_weft_gc_walk_begin(&w, gen) == 0) {
+        walked = true;
         npools = w.npools;
         phase[1] = _weft_monotonic_ns();
         trial_deletion(&c, &w);
         phase[2] = _weft_monotonic_ns();
+        /* Weakrefs to U are cleared before the world resumes; U itself is
+         * listed after, from the tables (most of a young pause went there). */
         if (!c.out_of_memory) {
-            collect_unreachable(&w, &u, &c);
-            survivors = (long)(c.ncandidates - u.n);
-            for (size_t i = 0; i < u.n; i++)
-                if (weft_load_relaxed(&u.items[i]->flags) & WEFT_OBJ_WEAKREFS)
-                    _weft_weakref_clear_for_gc(u.items[i]);
+            if (c.weakly_referenced)
+                for_each_in_state(&w, GC_SLOT_CANDIDATE, clear_weakrefs_if_any, NULL);
+            collect_unreachable_registered(&w, &u, &c);
         }
         phase[3] = _weft_monotonic_ns();
-        _weft_gc_walk_end(&w, !c.out_of_memory);
+        _weft_gc_walk_end_stopped(&w, !c.out_of_memory);
     }
-    size_t ncandidates = c.ncandidates;
-    keep_scratch(&c);
     phase[4] = _weft_monotonic_ns();
     _weft_start_the_world(&t);
+    /* No safepoint until the walk is released (walk_end_stopped). */
+    if (walked && !c.out_of_memory)
+        collect_unreachable_pooled(&w, &u, &c);
+    if (walked)
+        _weft_gc_walk_release(&w);
+    if (!c.out_of_memory)
+        survivors = (long)c.ncandidates - (long)u.n;
+    size_t ncandidates = c.ncandidates;
+    keep_scratch(&c);
     /* Our holds, released at the end, taken after the stop: U is unreachable
      * and its weakrefs are cleared, so no other thread can reach it, and no
      * count of it changes until we act (none is queued: the stop merged

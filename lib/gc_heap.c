@@ -197,6 +197,7 @@ static void collect_pool(weft_pool *pool, void *arg)
  * (each runs with the world stopped, or at shutdown with nothing attached). */
 #define SCRATCH_KEEP (256u << 10)
 static char *kept_region;
+static WEFT_ATOMIC(bool) kept_in_use; /* a walk's tables are in it */
 
 static size_t table_bytes(const weft_pool *pool)
 {
@@ -206,7 +207,7 @@ static size_t table_bytes(const weft_pool *pool)
 
 static char *region_take(gc_heap_walk *w, size_t bytes)
 {
-    if (bytes <= SCRATCH_KEEP) {
+    if (bytes <= SCRATCH_KEEP && !atomic_exchange(&kept_in_use, true)) {
         if (!kept_region) {
             void *p = mmap(NULL, SCRATCH_KEEP, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -216,6 +217,8 @@ static char *region_take(gc_heap_walk *w, size_t bytes)
             memset(kept_region, 0, bytes);
             w->region = kept_region;
             w->region_bytes = 0; /* not ours to unmap */
+        } else {
+            weft_store_release(&kept_in_use, false);
         }
         return kept_region;
     }
@@ -231,6 +234,8 @@ static void region_release(gc_heap_walk *w)
 {
     if (w->region_bytes)
         munmap(w->region, w->region_bytes);
+    else if (w->region)
+        weft_store_release(&kept_in_use, false);
     w->region = NULL;
     w->region_bytes = 0;
 }
@@ -258,6 +263,8 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
     w->region_used = next ? bytes : 0;
     if (bytes && !next)
         w->failed = true;
+    if (w->npools && !w->failed && !(w->tables = malloc(w->npools * sizeof *w->tables)))
+        w->failed = true;
     for (size_t i = 0; i < w->npools && !w->failed; i++) {
         weft_pool *pool = w->pools[i];
         pool_scratch *s = (pool_scratch *)next;
@@ -265,6 +272,8 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
         s->data = _weft_pool_data(pool);
         s->recip = class_recip[pool->cls];
         s->nblocks = pool_blocks(pool);
+        s->block_size = (uint32_t)_weft_class_block_size(pool->cls);
+        w->tables[i] = s;
         mark_free_blocks(pool, s->slots);
         *scratch_ref(pool) = s;
     }
@@ -278,9 +287,8 @@ int _weft_gc_walk_begin(gc_heap_walk *w, int max_age)
 
 gc_pool_view _weft_gc_walk_pool(const gc_heap_walk *w, size_t i)
 {
-    weft_pool *pool = w->pools[i];
-    pool_scratch *s = *scratch_ref(pool);
-    return (gc_pool_view){s->data, _weft_class_block_size(pool->cls), s->nblocks, s->slots};
+    pool_scratch *s = w->tables[i];
+    return (gc_pool_view){s->data, s->block_size, s->nblocks, s->slots};
 }
 
 void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
@@ -329,6 +337,22 @@ gc_slot *_weft_gc_slot_of_unpooled(const weft_object *o)
 
 void _weft_gc_walk_end(gc_heap_walk *w, bool age)
 {
+    _weft_gc_walk_end_stopped(w, age);
+    _weft_gc_walk_release(w);
+}
+
+void _weft_gc_walk_release(gc_heap_walk *w)
+{
+    free(w->pools);
+    free(w->tables);
+    w->pools = NULL;
+    w->tables = NULL;
+    w->npools = w->cap_pools = 0;
+    region_release(w);
+}
+
+void _weft_gc_walk_end_stopped(gc_heap_walk *w, bool age)
+{
     for (size_t i = 0; i < w->npools; i++) {
         weft_pool *pool = w->pools[i];
         *scratch_ref(pool) = NULL; /* its table is in the region */
@@ -340,10 +364,6 @@ void _weft_gc_walk_end(gc_heap_walk *w, bool age)
         else if (age && old < 2)
             weft_store_relaxed(&pool->gc_age, (uint8_t)(old + 1));
     }
-    free(w->pools);
-    w->pools = NULL;
-    w->npools = w->cap_pools = 0;
-    region_release(w);
     struct cds_lfht_iter iter;
     registry_node *n;
     cds_lfht_for_each_entry(registry, &iter, n, node)

@@ -22,11 +22,14 @@ typedef struct gc_slot {
     uint32_t state; /* enum gc_slot_state */
 } gc_slot;
 
+struct pool_scratch;
+
 typedef struct gc_heap_walk {
     weft_pool **pools;
     size_t npools, cap_pools;
     int max_age;
     bool failed;
+    struct pool_scratch **tables; /* tables[i] is pools[i]'s */
     char *region;        /* the side tables, in the order of `pools` */
     size_t region_used;
     size_t region_bytes; /* nonzero: the walk mapped the region itself */
@@ -57,6 +60,7 @@ typedef struct pool_scratch {
     char *data;     /* the pool's first block */
     uint32_t recip; /* ceil(2^16 / cls): block index by multiplication */
     uint32_t nblocks;
+    uint32_t block_size;
     gc_slot slots[];
 } pool_scratch;
 
@@ -79,6 +83,14 @@ WEFT_INLINE gc_slot *_weft_gc_slot_of(const weft_object *o)
 }
 /* Free the side tables; with `age`, survivors of the walk grow older. */
 void _weft_gc_walk_end(gc_heap_walk *w, bool age);
+/* walk_end in two halves. The first (world stopped) ages the pools, detaches
+ * the tables from them (no object lookup finds a slot any more) and resets
+ * the registered objects' slots; the pools' tables stay readable through
+ * _weft_gc_walk_pool, with the world running, until the second frees them.
+ * In between, the walking thread must not reach a safepoint: it is what
+ * keeps another walk, and the release of an arena, from happening. */
+void _weft_gc_walk_end_stopped(gc_heap_walk *w, bool age);
+void _weft_gc_walk_release(gc_heap_walk *w);
 
 /* Print the objects still alive, counted by type; returns how many. */
 #include <stdio.h>
