@@ -133,17 +133,15 @@ static unsigned pool_blocks(const weft_pool *pool)
     return (unsigned)(WEFT_POOL_SIZE / _weft_class_block_size(pool->cls));
 }
 
-/* Mark the free blocks of a pool (local list, remote list, uncarved). */
+/* Mark the blocks of a pool that were never carved. A carved block that is
+ * not an object (on a free list) has a dead header (pool.c marks it so at
+ * carving, object.c at free), which the walk checks as it reads the header
+ * anyway: chasing the free lists cost a cache miss per free block, most of a
+ * walk's time in pools emptied by reference counting. */
 static void mark_free_blocks(weft_pool *pool, gc_slot *slots)
 {
     char *data = _weft_pool_data(pool);
-    size_t off = WEFT_LINK_OFFSET(pool->kind);
     unsigned n = pool_blocks(pool);
-    for (weft_block *b = pool->free; b; b = _weft_block_next(b, off))
-        slots[block_index(pool, (size_t)((char *)b - data))].state = GC_SLOT_FREE;
-    weft_block *remote = (weft_block *)(weft_load_acquire(&pool->xfree) & ~WEFT_POOL_TAG_MASK);
-    for (weft_block *b = remote; b; b = _weft_block_next(b, off))
-        slots[block_index(pool, (size_t)((char *)b - data))].state = GC_SLOT_FREE;
     unsigned carved = block_index(pool, (size_t)(pool->bump - data));
     for (unsigned i = carved; i < n; i++)
         slots[i].state = GC_SLOT_FREE;
@@ -313,9 +311,12 @@ void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *
         char *data = _weft_pool_data(pool);
         size_t bsize = _weft_class_block_size(pool->cls);
         unsigned n = pool_blocks(pool);
-        for (unsigned b = 0; b < n; b++)
-            if (slots[b].state != GC_SLOT_FREE)
-                fn((weft_object *)(data + b * bsize), &slots[b], arg);
+        for (unsigned b = 0; b < n; b++) {
+            weft_object *o = (weft_object *)(data + b * bsize);
+            if (slots[b].state != GC_SLOT_FREE &&
+                weft_load_relaxed(&o->ref_shared) != WEFT_SHARED_DEAD)
+                fn(o, &slots[b], arg);
+        }
     }
     struct cds_lfht_iter iter;
     registry_node *n;

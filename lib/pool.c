@@ -7,6 +7,7 @@
  */
 #include "arena.h"
 #include "heap.h"
+#include "object_internal.h"
 
 #include <pthread.h>
 
@@ -112,9 +113,16 @@ bool _weft_pool_extend(weft_pool *pool)
         n = avail;
     if (n == 0)
         n = 1;
-    /* Link the new blocks in address order in front of the (empty) list. */
+    /* Link the new blocks in address order in front of the (empty) list. An
+     * object block is marked dead as it is carved, as a freed one is: the
+     * collector tells objects from free blocks by that mark, without
+     * walking the free lists. */
     char *first = pool->bump;
     size_t off = WEFT_LINK_OFFSET(pool->kind);
+    if (pool->kind == WEFT_KIND_OBJ)
+        for (size_t i = 0; i < n; i++)
+            weft_store_relaxed(&((weft_object *)(first + i * bsize))->ref_shared,
+                               WEFT_SHARED_DEAD);
     for (size_t i = 0; i + 1 < n; i++)
         _weft_block_set_next((weft_block *)(first + i * bsize),
                              (weft_block *)(first + (i + 1) * bsize), off);

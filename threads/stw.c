@@ -7,18 +7,30 @@
  * every thread is either seen running (and will park) or seen not running
  * (and is held suspended). Only one stop at a time: `requester_lock`, taken
  * inside a blocking region so that a second requester can itself be stopped.
+ *
+ * A parked thread first spins on the resume epoch for up to PARK_SPIN_NS
+ * before it sleeps, if the stopped threads and the requester fit the
+ * processors: a young collection's pause is tens of microseconds, about what
+ * waking a sleeping thread takes, so sleeping nearly doubled what a stop cost
+ * a mutator. With more threads than processors they sleep at once: a spinner
+ * would take a processor from the collection it waits for.
  */
 #include "stw.h"
 
 #include <time.h>
+#include <unistd.h>
+#include <urcu/arch.h>
 #include <weft/runtime.h>
+
+#define PARK_SPIN_NS 200000 /* 200 us */
 
 static pthread_mutex_t requester_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t stw_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
 static unsigned parked;        /* stw_mutex */
-static uint64_t resume_epoch;  /* stw_mutex */
+static WEFT_ATOMIC(uint64_t) resume_epoch; /* written under stw_mutex */
+static WEFT_ATOMIC(bool) park_may_spin;     /* this stop's threads fit the processors */
 static WEFT_ATOMIC(bool) stopped;
 
 uint64_t _weft_monotonic_ns(void)
@@ -40,12 +52,34 @@ void _weft_stw_park(weft_thread *t)
         pthread_mutex_unlock(&stw_mutex);
         return;
     }
-    uint64_t epoch = resume_epoch;
+    uint64_t epoch = weft_load_relaxed(&resume_epoch);
     parked++;
     pthread_cond_signal(&parked_cond);
-    while (resume_epoch == epoch)
+    if (weft_load_relaxed(&park_may_spin)) {
+        pthread_mutex_unlock(&stw_mutex);
+        uint64_t deadline = _weft_monotonic_ns() + PARK_SPIN_NS;
+        for (unsigned i = 1;; i++) {
+            if (weft_load_acquire(&resume_epoch) != epoch)
+                return;
+            caa_cpu_relax();
+            if (i % 64 == 0 && _weft_monotonic_ns() > deadline)
+                break;
+        }
+        pthread_mutex_lock(&stw_mutex);
+    }
+    while (weft_load_relaxed(&resume_epoch) == epoch)
         pthread_cond_wait(&resumed_cond, &stw_mutex);
     pthread_mutex_unlock(&stw_mutex);
+}
+
+static long online_processors(void)
+{
+    static long n;
+    if (!n) {
+        long got = sysconf(_SC_NPROCESSORS_ONLN);
+        n = got > 0 ? got : 1;
+    }
+    return n;
 }
 
 void _weft_stop_the_world(weft_stw_times *times)
@@ -74,6 +108,7 @@ void _weft_stop_the_world(weft_stw_times *times)
         }
         pthread_mutex_unlock(&t->lock);
     }
+    weft_store_relaxed(&park_may_spin, (long)waiting + 1 <= online_processors());
     pthread_mutex_lock(&stw_mutex);
     while (parked < waiting)
         pthread_cond_wait(&parked_cond, &stw_mutex);
@@ -100,7 +135,7 @@ void _weft_start_the_world(weft_stw_times *times)
     }
     pthread_mutex_lock(&stw_mutex);
     parked = 0;
-    resume_epoch++;
+    weft_store_release(&resume_epoch, weft_load_relaxed(&resume_epoch) + 1);
     weft_store_release(&stopped, false);
     pthread_cond_broadcast(&resumed_cond);
     pthread_mutex_unlock(&stw_mutex);
