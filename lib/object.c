@@ -116,7 +116,7 @@ static weft_object *new_object(const weft_type *type, size_t size)
     }
     weft_counter_add_owner(&t->xcreated, 1);
     if (type->flags & WEFT_TYPE_GC)
-        _weft_gc_young_add(1);
+        _weft_gc_young_count(1);
     return o;
 }
 
@@ -283,7 +283,7 @@ void _weft_object_untrack_dying(weft_object *o)
     uint32_t flags = weft_load_relaxed(&o->flags);
     if (flags & WEFT_OBJ_GC_TRACKED) {
         weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
-        _weft_gc_young_add(-1);
+        _weft_gc_young_count(-1);
         if (_weft_arena_map_contains(o) && weft_load_relaxed(&_weft_pool_of(o)->gc_age) == 2)
             _weft_gc_old_death();
     }

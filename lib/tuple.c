@@ -3,6 +3,7 @@
 #include "error.h"
 #include "object_internal.h"
 #include "gc_internal.h"
+#include "threads/thread.h"
 
 #include <stdarg.h>
 
@@ -121,5 +122,5 @@ void weft_tuple_maybe_untrack(weft_object *o)
     }
     if (atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed) &
         WEFT_OBJ_GC_TRACKED)
-        _weft_gc_young_add(-1);
+        _weft_gc_young_count(-1);
 }

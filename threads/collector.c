@@ -1,7 +1,7 @@
 /* threads/collector.c: when to collect, and the thread that does it.
  *
  * Trigger: each thread counts its tracked allocations minus frees locally and
- * publishes them to one shared count in batches of YOUNG_BATCH, so the hot
+ * publishes them to one shared count in batches of WEFT_GC_YOUNG_BATCH (thread.h), so the hot
  * paths touch no shared cache line; the deaths of a collection's garbage do
  * not count (gc.c untracks it first), since they make no room among the
  * young objects. When the
@@ -42,7 +42,6 @@
 #include <weft/gc.h>
 #include <weft/runtime.h>
 
-#define YOUNG_BATCH 64
 #define LONG_LIVED_PROMOTED_MAX 4
 #define BACKLOG_MAX_WAIT_NS 20000000 /* 20 ms */
 
@@ -334,7 +333,7 @@ void _weft_gc_old_death(void)
         weft_fetch_add_relaxed(&old_deaths, 1);
         return;
     }
-    if (++t->gc_old_deaths_local < YOUNG_BATCH)
+    if (++t->gc_old_deaths_local < WEFT_GC_YOUNG_BATCH)
         return;
     weft_fetch_add_relaxed(&old_deaths, t->gc_old_deaths_local);
     t->gc_old_deaths_local = 0;
@@ -348,7 +347,7 @@ void _weft_gc_young_add(long delta)
         return;
     }
     t->gc_young_local += delta;
-    if (t->gc_young_local < YOUNG_BATCH && t->gc_young_local > -YOUNG_BATCH)
+    if (t->gc_young_local < WEFT_GC_YOUNG_BATCH && t->gc_young_local > -WEFT_GC_YOUNG_BATCH)
         return;
     long now = weft_fetch_add_relaxed(&young_count, t->gc_young_local) + t->gc_young_local;
     t->gc_young_local = 0;

@@ -127,6 +127,26 @@ static inline void _weft_quiescent_every(weft_thread *t, unsigned period)
         _weft_quiescent_report(t);
 }
 
+/* The collector's young count (collector.c): tracked allocations minus
+ * frees stay in the thread's record until a batch of WEFT_GC_YOUNG_BATCH is
+ * due, then _weft_gc_young_add publishes them (and may trigger a collection
+ * or wait for one). Inline: every tracked object's birth and death pass here. */
+#define WEFT_GC_YOUNG_BATCH 64
+void _weft_gc_young_add(long delta);
+
+static inline void _weft_gc_young_count(long delta)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_LIKELY(t)) {
+        long n = t->gc_young_local + delta;
+        if (WEFT_LIKELY(n < WEFT_GC_YOUNG_BATCH && n > -WEFT_GC_YOUNG_BATCH)) {
+            t->gc_young_local = n;
+            return;
+        }
+    }
+    _weft_gc_young_add(delta);
+}
+
 /* Counters summed over all records (live objects at shutdown). */
 void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
 /* Records held by a thread. */
