@@ -778,6 +778,7 @@ long _weft_gc_collect_now(int gen)
     gc_heap_walk w;
     objvec u = {0};
     long survivors = 0;
+    size_t promoted = 0;
     size_t npools = 0;
     phase[1] = phase[2] = phase[3] = phase[0];
     bool walked = false;
@@ -796,6 +797,7 @@ long _weft_gc_collect_now(int gen)
         }
         phase[3] = _weft_monotonic_ns();
         _weft_gc_walk_end_stopped(&w, !c.out_of_memory);
+        promoted = w.promoted;
     }
     phase[4] = _weft_monotonic_ns();
     _weft_start_the_world(&t);
@@ -830,7 +832,10 @@ long _weft_gc_collect_now(int gen)
     gens[gen].uncollectable += (uint64_t)uncollectable;
     record_pause(gen, &t);
     pthread_mutex_unlock(&gc_lock);
-    _weft_gc_note_collection(gen, survivors);
+    /* Generation 2's total is what survived a full collection; what became
+     * long-lived is what a collection moved into age-2 pools (survivors in a
+     * pool that stays young are not promoted yet). */
+    _weft_gc_note_collection(gen, gen == 1 ? (long)promoted : survivors);
 
     info.collected = found - uncollectable;
     info.uncollectable = uncollectable;

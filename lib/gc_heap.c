@@ -352,6 +352,15 @@ void _weft_gc_walk_release(gc_heap_walk *w)
     region_release(w);
 }
 
+/* The candidates of a table found reachable. */
+static size_t reachable_in(const pool_scratch *s)
+{
+    size_t n = 0;
+    for (unsigned b = 0; b < s->nblocks; b++)
+        n += s->slots[b].state == GC_SLOT_REACHABLE;
+    return n;
+}
+
 void _weft_gc_walk_end_stopped(gc_heap_walk *w, bool age)
 {
     for (size_t i = 0; i < w->npools; i++) {
@@ -364,11 +373,15 @@ void _weft_gc_walk_end_stopped(gc_heap_walk *w, bool age)
             _weft_heap_relist_young(pool);
         else if (age && old < 2)
             weft_store_relaxed(&pool->gc_age, (uint8_t)(old + 1));
+        if (age && old == 1)
+            w->promoted += reachable_in(w->tables[i]);
     }
     struct cds_lfht_iter iter;
     registry_node *n;
     cds_lfht_for_each_entry(registry, &iter, n, node)
     {
+        if (age && n->age == 1 && n->slot.state == GC_SLOT_REACHABLE)
+            w->promoted++;
         memset(&n->slot, 0, sizeof n->slot);
         if (age && n->age <= w->max_age && n->age < 2)
             n->age++;

@@ -29,6 +29,7 @@ typedef struct gc_heap_walk {
     size_t npools, cap_pools;
     int max_age;
     bool failed;
+    size_t promoted; /* walk_end_stopped: survivors whose pool aged to 2 */
     struct pool_scratch **tables; /* tables[i] is pools[i]'s */
     char *region;        /* the side tables, in the order of `pools` */
     size_t region_used;
@@ -83,7 +84,7 @@ WEFT_INLINE gc_slot *_weft_gc_slot_of(const weft_object *o)
 }
 /* Free the side tables; with `age`, survivors of the walk grow older. */
 void _weft_gc_walk_end(gc_heap_walk *w, bool age);
-/* walk_end in two halves. The first (world stopped) ages the pools, detaches
+/* walk_end in two halves (walk_end_stopped with `age` counts `promoted`). The first (world stopped) ages the pools, detaches
  * the tables from them (no object lookup finds a slot any more) and resets
  * the registered objects' slots; the pools' tables stay readable through
  * _weft_gc_walk_pool, with the world running, until the second frees them.
