@@ -61,9 +61,17 @@ static bool merge_counts(weft_object *o, int64_t extra)
 void _weft_brc_disown_and_hold(weft_object *o)
 {
     /* Nobody else holds a reference, so the owner cannot be writing its
-     * local count: the read in merge_counts is safe with the world running. */
-    if (weft_load_relaxed(&o->owner) == 0 || weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL) {
-        weft_incref(o); /* already ownerless: one atomic add */
+     * local count: the read in merge_counts is safe with the world running.
+     * Not so for a QUEUED object: the stop merged every queue, so it sits in
+     * the batch of a merger that parked in the middle of it (a finalizer run
+     * by the merge reached a safepoint), and that merger will merge it when
+     * it resumes. Disowning it here would let it die on our side first and
+     * the merger then merge a freed object; it is only held, and it dies in
+     * that merge. */
+    if (weft_load_relaxed(&o->owner) == 0 ||
+        weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL ||
+        (weft_load_relaxed(&o->ref_shared) & 3) == WEFT_SHARED_QUEUED) {
+        weft_incref(o); /* one atomic add on the shared count */
         return;
     }
     if (merge_counts(o, 1))
