@@ -440,7 +440,7 @@ static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_ob
                 return LOOKUP_RETRY;
             if (eq) {
                 weft_object *v = weft_load_acquire(&entry->value);
-                if (!v || !weft_try_incref(v))
+                if (!v || !_weft_try_incref_inline(v))
                     return LOOKUP_RETRY;
                 if (weft_load_acquire(&entry->value) != v || weft_load_acquire(&entry->key) != k ||
                     weft_load_acquire(&d->table) != t) {

@@ -268,7 +268,7 @@ static weft_object *get_locked_path(weft_list *l, size_t i, bool report)
 static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
 {
     weft_object *item = weft_load_acquire(&s->items[i]);
-    if (!item || !weft_try_incref(item))
+    if (!item || !_weft_try_incref_inline(item))
         return NULL;
     if (weft_load_acquire(&s->items[i]) != item || weft_load_acquire(&l->store) != s) {
         weft_decref(item);

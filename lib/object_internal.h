@@ -15,6 +15,20 @@
  * reads of containers need. Costs the owner a CAS at the object's death. */
 void _weft_object_mark_shareable(weft_object *o);
 
+/* weft_try_incref with its owner's case inline (the lock-free reads of
+ * lists and dicts take most references there): an immortal object, or one
+ * of the calling thread's, needs no atomic. */
+static inline int _weft_try_incref_inline(weft_object *o)
+{
+    uint32_t local = weft_load_relaxed(&o->ref_local);
+    if (local != WEFT_IMMORTAL_LOCAL && weft_load_relaxed(&o->owner) == _weft_tls_index &&
+        local != 0) {
+        weft_store_relaxed(&o->ref_local, local + 1);
+        return 1;
+    }
+    return weft_try_incref(o);
+}
+
 /* The count reached zero: finalize, clear weakrefs, dealloc, free. Deep
  * chains are unwound iteratively on the calling thread. */
 void _weft_dealloc(weft_object *o);
