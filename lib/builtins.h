@@ -33,8 +33,26 @@ void _weft_weakref_init(void);
 /* Siphash key set once at weft_init. */
 void _weft_hash_init(void);
 
+/* A list (list.c has the protocol): the object points to its store. */
+typedef struct list_store {
+    size_t capacity;
+    WEFT_ATOMIC(size_t) size; /* items[0..size) are the list's */
+    WEFT_ATOMIC(weft_object *) items[];
+} list_store;
+
+typedef struct weft_list {
+    weft_object ob;
+    WEFT_ATOMIC(list_store *) store; /* NULL while capacity is 0 */
+} weft_list;
+
 /* A list's items and their number, for the collector (the world is stopped
- * or the list unreachable: nothing changes them meanwhile). */
-WEFT_ATOMIC(weft_object *) *_weft_list_items(weft_object *list, size_t *n);
+ * or the list unreachable: nothing changes them meanwhile). Inline: a
+ * collection asks twice per list. */
+static inline WEFT_ATOMIC(weft_object *) *_weft_list_items(weft_object *list, size_t *n)
+{
+    list_store *s = weft_load_relaxed(&((weft_list *)list)->store);
+    *n = s ? weft_load_relaxed(&s->size) : 0;
+    return s ? s->items : NULL;
+}
 
 #endif

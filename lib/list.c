@@ -26,17 +26,6 @@
 
 #include <string.h>
 
-typedef struct list_store {
-    size_t capacity;
-    WEFT_ATOMIC(size_t) size; /* items[0..size) are the list's */
-    WEFT_ATOMIC(weft_object *) items[];
-} list_store;
-
-typedef struct weft_list {
-    weft_object ob;
-    WEFT_ATOMIC(list_store *) store; /* NULL while capacity is 0 */
-} weft_list;
-
 _Static_assert(sizeof(weft_list) == 32, "a list object fits a 32-byte block");
 
 #define LIST(o) ((weft_list *)(o))
@@ -134,13 +123,6 @@ static int list_traverse(weft_object *self, weft_visit_fn visit, void *arg)
         }
     }
     return 0;
-}
-
-WEFT_ATOMIC(weft_object *) *_weft_list_items(weft_object *list, size_t *n)
-{
-    list_store *s = store_of(LIST(list));
-    *n = s ? weft_load_relaxed(&s->size) : 0;
-    return s ? s->items : NULL;
 }
 
 static void list_dealloc(weft_object *self)
