@@ -111,11 +111,12 @@ static int reserve_locked(weft_list *l, size_t need)
 
 static int list_traverse(weft_object *self, weft_visit_fn visit, void *arg)
 {
-    weft_list *l = LIST(self);
-    list_store *s = store_of(l);
-    size_t n = size_of(l);
+    /* One load of the store (weft_gc_get_referents runs with the world
+     * going): its size and items belong together. */
+    list_store *s = weft_load_acquire(&LIST(self)->store);
+    size_t n = s ? weft_load_acquire(&s->size) : 0;
     for (size_t i = 0; i < n; i++) {
-        weft_object *item = slot_get(s, i);
+        weft_object *item = weft_load_acquire(&s->items[i]);
         if (item) {
             int rc = visit(item, arg);
             if (rc)

@@ -68,9 +68,12 @@ void _weft_brc_disown_and_hold(weft_object *o)
      * it resumes. Disowning it here would let it die on our side first and
      * the merger then merge a freed object; it is only held, and it dies in
      * that merge. */
-    if (weft_load_relaxed(&o->owner) == 0 ||
-        weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL ||
-        (weft_load_relaxed(&o->ref_shared) & 3) == WEFT_SHARED_QUEUED) {
+    /* A MERGED one may just have been merged by that merger: acquire, and
+     * only hold it, so that its owner's stale local count is never read. */
+    int32_t state = weft_load_acquire(&o->ref_shared) & 3;
+    if (state == WEFT_SHARED_QUEUED || state == WEFT_SHARED_MERGED ||
+        weft_load_relaxed(&o->owner) == 0 ||
+        weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL) {
         weft_incref(o); /* one atomic add on the shared count */
         return;
     }

@@ -91,6 +91,9 @@ void _weft_stop_the_world(weft_stw_times *times)
     times->start_ns = _weft_monotonic_ns();
     _weft_registry_lock();
     weft_store_release(&stopped, true);
+    /* Before any STOP bit, so that no parker reads the last stop's answer:
+     * the records (indices below limit, one of them ours) bound the threads. */
+    weft_store_relaxed(&park_may_spin, (long)_weft_thread_index_limit() - 1 <= online_processors());
     unsigned waiting = 0;
     uint32_t limit = _weft_thread_index_limit();
     for (uint32_t i = 1; i < limit; i++) {
@@ -108,7 +111,6 @@ void _weft_stop_the_world(weft_stw_times *times)
         }
         pthread_mutex_unlock(&t->lock);
     }
-    weft_store_relaxed(&park_may_spin, (long)waiting + 1 <= online_processors());
     pthread_mutex_lock(&stw_mutex);
     while (parked < waiting)
         pthread_cond_wait(&parked_cond, &stw_mutex);
