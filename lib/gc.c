@@ -106,7 +106,7 @@ typedef void (*slot_fn)(weft_object *o, gc_slot *slot, void *arg);
  * of the tables' 8, at the moment the heap is largest. Inlined so that `fn`
  * is a direct call. */
 static inline __attribute__((always_inline)) void
-for_each_in_state(gc_heap_walk *w, uint32_t state, slot_fn fn, void *arg)
+for_each_pooled_in_state(gc_heap_walk *w, uint32_t state, slot_fn fn, void *arg)
 {
     for (size_t i = 0; i < w->npools; i++) {
         gc_pool_view p = _weft_gc_walk_pool(w, i);
@@ -114,14 +114,13 @@ for_each_in_state(gc_heap_walk *w, uint32_t state, slot_fn fn, void *arg)
             if (p.slots[b].state == state)
                 fn((weft_object *)(p.data + b * p.block_size), &p.slots[b], arg);
     }
-    _weft_gc_walk_registered(w, state, fn, arg);
 }
 
-static void make_candidate(collection *c, gc_slot *slot, long count)
+static inline __attribute__((always_inline)) void
+for_each_in_state(gc_heap_walk *w, uint32_t state, slot_fn fn, void *arg)
 {
-    slot->refs = count > INT32_MAX ? INT32_MAX : (int32_t)count;
-    slot->state = GC_SLOT_CANDIDATE;
-    c->ncandidates++;
+    for_each_pooled_in_state(w, state, fn, arg);
+    _weft_gc_walk_registered(w, state, fn, arg);
 }
 
 /* A visitor of the collection's own traversal: `times` references to child
@@ -167,18 +166,9 @@ traverse(weft_object *o, run_visit_fn visit, weft_visit_fn hook, void *arg)
     } else if (type == &weft_tuple_type) {
         weft_tuple *t = (weft_tuple *)o;
         VISIT_ITEMS(t->size, t->items[i_], visit, arg);
-    } else {
+    } else if (type->traverse) {
         type->traverse(o, hook, arg);
     }
-}
-
-/* weft_refcount, inline: the collection reads every candidate's count. */
-static inline long count_of(const weft_object *o)
-{
-    uint32_t local = weft_load_relaxed(&o->ref_local);
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return (long)WEFT_IMMORTAL_LOCAL;
-    return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
 }
 
 /* A tracked object whose count is zero is dying by reference counting: a
@@ -193,7 +183,7 @@ static long candidate_count(weft_object *o)
     uint32_t flags = weft_load_relaxed(&o->flags);
     if (!(flags & WEFT_OBJ_GC_TRACKED) || (flags & WEFT_OBJ_FROZEN))
         return 0;
-    long count = count_of(o);
+    long count = _weft_refcount_inline(o);
     return count > INT32_MAX ? INT32_MAX : count;
 }
 
@@ -217,28 +207,26 @@ static int count_internal_hook(weft_object *child, void *arg)
     return 0;
 }
 
+/* A candidate: marked, its count added and its references counted. */
+static void take_candidate(collection *c, weft_object *o, gc_slot *slot, long count)
+{
+    slot->refs += (int32_t)count;
+    slot->state = GC_SLOT_CANDIDATE;
+    c->ncandidates++;
+    traverse(o, count_internal, count_internal_hook, c);
+}
+
 /* Steps 2 and 3 in one pass over the objects (header and body are read
- * together): a candidate is marked and its references counted. */
+ * together). */
 static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
     collection *c = arg;
     long count = candidate_count(o);
     if (count <= 0)
         return;
-    slot->refs += (int32_t)count;
-    slot->state = GC_SLOT_CANDIDATE;
-    c->ncandidates++;
     if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
         c->weakly_referenced++;
-    traverse(o, count_internal, count_internal_hook, c);
-}
-
-static int visit_subtract(weft_object *child, void *arg)
-{
-    gc_slot *s = child ? _weft_gc_slot_of(child) : NULL;
-    if (s && s->state == GC_SLOT_CANDIDATE)
-        s->refs--;
-    return 0;
+    take_candidate(c, o, slot, count);
 }
 
 /* A reachable candidate's child is reachable. One the sweep has still to
@@ -317,14 +305,9 @@ static void trial_deletion(collection *c, gc_heap_walk *w)
 /* Every live mortal object is a candidate, tracked or not. */
 static void add_any_candidate(weft_object *o, gc_slot *slot, void *arg)
 {
+    long count = _weft_refcount_inline(o);
     if (!weft_is_immortal(o))
-        make_candidate(arg, slot, weft_refcount(o));
-}
-
-static void subtract_if_traversable(weft_object *o, gc_slot *slot, void *arg)
-{
-    if (o->type->traverse)
-        o->type->traverse(o, visit_subtract, arg);
+        take_candidate(arg, o, slot, count > INT32_MAX ? INT32_MAX : count);
 }
 
 typedef struct root_report {
@@ -358,7 +341,6 @@ size_t _weft_gc_report_roots(FILE *out, size_t show)
     collection c = {0};
     root_report r = {out, show, 0};
     _weft_gc_walk_objects(&w, add_any_candidate, &c);
-    for_each_in_state(&w, GC_SLOT_CANDIDATE, subtract_if_traversable, &c);
     for_each_in_state(&w, GC_SLOT_CANDIDATE, report_root, &r);
     if (r.roots > show)
         fprintf(out, "weft:   ... and %zu more roots\n", r.roots - show);
@@ -737,12 +719,7 @@ static void add_unreachable(weft_object *o, gc_slot *slot, void *arg)
 static void collect_unreachable_pooled(gc_heap_walk *w, objvec *u, collection *c)
 {
     unreachable r = {u, c};
-    for (size_t i = 0; i < w->npools; i++) {
-        gc_pool_view p = _weft_gc_walk_pool(w, i);
-        for (unsigned b = 0; b < p.nblocks; b++)
-            if (p.slots[b].state == GC_SLOT_CANDIDATE)
-                add_unreachable((weft_object *)(p.data + b * p.block_size), &p.slots[b], &r);
-    }
+    for_each_pooled_in_state(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
 }
 
 /* The registered ones: their slots are reset with the world stopped. */

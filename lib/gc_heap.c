@@ -306,16 +306,12 @@ void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *
                            void *arg)
 {
     for (size_t i = 0; i < w->npools; i++) {
-        weft_pool *pool = w->pools[i];
-        gc_slot *slots = ((pool_scratch *)*scratch_ref(pool))->slots;
-        char *data = _weft_pool_data(pool);
-        size_t bsize = _weft_class_block_size(pool->cls);
-        unsigned n = pool_blocks(pool);
-        for (unsigned b = 0; b < n; b++) {
-            weft_object *o = (weft_object *)(data + b * bsize);
-            if (slots[b].state != GC_SLOT_FREE &&
+        gc_pool_view p = _weft_gc_walk_pool(w, i);
+        for (unsigned b = 0; b < p.nblocks; b++) {
+            weft_object *o = (weft_object *)(p.data + b * p.block_size);
+            if (p.slots[b].state != GC_SLOT_FREE &&
                 weft_load_relaxed(&o->ref_shared) != WEFT_SHARED_DEAD)
-                fn(o, &slots[b], arg);
+                fn(o, &p.slots[b], arg);
         }
     }
     struct cds_lfht_iter iter;

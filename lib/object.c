@@ -176,10 +176,7 @@ void weft_set_immortal(weft_object *o)
 
 long weft_refcount(const weft_object *o)
 {
-    uint32_t local = weft_load_relaxed(&o->ref_local);
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return (long)WEFT_IMMORTAL_LOCAL;
-    return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
+    return _weft_refcount_inline(o);
 }
 
 void _weft_incref_local_overflow(weft_object *o)
@@ -255,15 +252,11 @@ void _weft_object_mark_shareable(weft_object *o)
 
 int weft_try_incref(weft_object *o)
 {
-    uint32_t local = weft_load_relaxed(&o->ref_local);
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return 1;
-    if (weft_load_relaxed(&o->owner) == _weft_tls_index) {
-        if (local == 0)
-            return 0;
-        weft_store_relaxed(&o->ref_local, local + 1);
-        return 1;
-    }
+    return _weft_try_incref_inline(o);
+}
+
+int _weft_try_incref_shared(weft_object *o)
+{
     int32_t shared = weft_load_relaxed(&o->ref_shared);
     for (;;) {
         /* NORMAL with no shared count: only the owner's local count could keep

@@ -15,18 +15,32 @@
  * reads of containers need. Costs the owner a CAS at the object's death. */
 void _weft_object_mark_shareable(weft_object *o);
 
-/* weft_try_incref with its owner's case inline (the lock-free reads of
- * lists and dicts take most references there): an immortal object, or one
- * of the calling thread's, needs no atomic. */
+/* weft_refcount's body, inline: the collector reads every candidate's count. */
+static inline long _weft_refcount_inline(const weft_object *o)
+{
+    uint32_t local = weft_load_relaxed(&o->ref_local);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return (long)WEFT_IMMORTAL_LOCAL;
+    return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
+}
+
+/* weft_try_incref's body with the non-owner's CAS loop out of line: the
+ * lock-free reads of lists and dicts take most references here, and an
+ * immortal object, or one of the calling thread's, needs no atomic. */
+int _weft_try_incref_shared(weft_object *o);
+
 static inline int _weft_try_incref_inline(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
-    if (local != WEFT_IMMORTAL_LOCAL && weft_load_relaxed(&o->owner) == _weft_tls_index &&
-        local != 0) {
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return 1;
+    if (weft_load_relaxed(&o->owner) == _weft_tls_index) {
+        if (local == 0)
+            return 0;
         weft_store_relaxed(&o->ref_local, local + 1);
         return 1;
     }
-    return weft_try_incref(o);
+    return _weft_try_incref_shared(o);
 }
 
 /* The count reached zero: finalize, clear weakrefs, dealloc, free. Deep

@@ -72,6 +72,7 @@ void _weft_stw_park(weft_thread *t)
     pthread_mutex_unlock(&stw_mutex);
 }
 
+/* Called by the requester only, under requester_lock. */
 static long online_processors(void)
 {
     static long n;
