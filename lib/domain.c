@@ -332,9 +332,10 @@ WEFT_API void *weft_calloc(size_t nelem, size_t elsize) __attribute__((alias("we
 WEFT_API void *weft_realloc(void *ptr, size_t size) __attribute__((alias("weft_mem_realloc")));
 WEFT_API void weft_free(void *ptr) __attribute__((alias("weft_mem_free")));
 
-void *_weft_domain_object_alloc(size_t size)
+void *_weft_domain_object_alloc(size_t size, bool *pooled)
 {
     unsigned flags = dispatch_flags();
+    *pooled = false;
     if (inject_failure(flags, WEFT_DOMAIN_OBJ, size))
         return NULL;
     void *p;
@@ -347,6 +348,7 @@ void *_weft_domain_object_alloc(size_t size)
         p = _weft_heap_alloc_obj(size);
         if (p)
             _weft_object_zero_body(p, size);
+        *pooled = size <= WEFT_SMALL_MAX;
     }
     return traced(flags, p, size, WEFT_DOMAIN_OBJ);
 }

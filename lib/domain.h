@@ -65,7 +65,7 @@ WEFT_INLINE void _weft_object_zero_body(void *p, size_t size)
 
 /* Zeroed memory for a new object (object.c): an object pool block, or the
  * obj domain's hook when it has one. Fault injection and tracing apply. */
-void *_weft_domain_object_alloc(size_t size);
+void *_weft_domain_object_alloc(size_t size, bool *pooled);
 /* Does the domain use weft's own allocator (no hook)? */
 bool _weft_domain_is_default(weft_domain domain);
 

@@ -123,20 +123,17 @@ WEFT_INLINE void *_weft_heap_alloc_obj(size_t size)
     return _weft_heap_alloc_kind(WEFT_KIND_OBJ, size);
 }
 
-/* A thread with no heap (it never allocated) frees everything remotely. */
-WEFT_INLINE void _weft_heap_free(void *ptr)
+/* Free a block of the pools (the caller knows it is one) of a pool kind,
+ * which a caller that knows it passes as a constant. A thread with no heap
+ * (it never allocated) frees everything remotely. */
+WEFT_INLINE void _weft_heap_free_small_kind(void *ptr, unsigned kind)
 {
-    if (WEFT_UNLIKELY(!_weft_arena_map_contains(ptr))) {
-        if (ptr)
-            _weft_large_free(ptr);
-        return;
-    }
     weft_pool *pool = _weft_pool_of(ptr);
     weft_block *b = ptr;
     weft_heap *h = _weft_tls_heap;
     if (WEFT_LIKELY(weft_load_relaxed(_weft_block_owner(ptr)) == h && h)) {
-        *_weft_block_link(b, WEFT_LINK_OFFSET(pool->kind)) = pool->free;
-        _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
+        *_weft_block_link(b, WEFT_LINK_OFFSET(kind)) = pool->free;
+        _weft_block_poison_free(b, _weft_class_block_size(pool->cls), kind);
         pool->free = b;
         weft_counter_add_owner(&h->xfrees[pool->cls], 1);
         pool->used--;
@@ -148,6 +145,16 @@ WEFT_INLINE void _weft_heap_free(void *ptr)
         return;
     }
     _weft_heap_free_remote(h, pool, b);
+}
+
+WEFT_INLINE void _weft_heap_free(void *ptr)
+{
+    if (WEFT_UNLIKELY(!_weft_arena_map_contains(ptr))) {
+        if (ptr)
+            _weft_large_free(ptr);
+        return;
+    }
+    _weft_heap_free_small_kind(ptr, _weft_pool_of(ptr)->kind);
 }
 
 WEFT_INLINE size_t _weft_heap_usable_size(const void *ptr)

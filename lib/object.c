@@ -24,6 +24,7 @@
 #include "domain.h"
 #include "pool.h"
 #include "gc_internal.h"
+#include "object_new.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,65 +65,71 @@ void _weft_refcount_underflow(const weft_object *o, const char *where)
  * hooked (then the hook, e.g. the debug allocator, serves objects too). The
  * public weft_obj_* calls allocate plain memory, never in object pools, so
  * that every block of an object pool is an object (the collector relies on
- * it). */
-static void *_weft_object_alloc(size_t size)
+ * it). *pooled tells which. */
+static void *_weft_object_alloc(size_t size, bool *pooled)
 {
     if (WEFT_LIKELY(weft_load_relaxed(&_weft_alloc_flags) == 0)) {
         void *p = _weft_heap_alloc_obj(size);
         if (p)
             _weft_object_zero_body(p, size);
+        *pooled = size <= WEFT_SMALL_MAX;
         return p;
     }
-    return _weft_domain_object_alloc(size);
+    return _weft_domain_object_alloc(size, pooled);
 }
 
-static weft_object *new_object(const weft_type *type, size_t size)
+weft_object *_weft_object_new_slow(const weft_type *type, size_t size, bool track)
 {
     weft_thread *t = _weft_tls_thread;
     if (WEFT_UNLIKELY(!t)) {
         _weft_set_error(WEFT_ESTATE, "weft_new(%s): the thread is not attached",
-                        type && type->name ? type->name : "?");
-        return NULL;
-    }
-    if (!type || type->basic_size < sizeof(weft_object)) {
-        _weft_set_error(WEFT_EINVAL, "weft_new: type %s has a basic size below the header",
-                        type && type->name ? type->name : "(null)");
-        return NULL;
-    }
-    if ((type->flags & WEFT_TYPE_GC) && !type->traverse) {
-        _weft_set_error(WEFT_EINVAL, "weft_new: GC type %s has no traverse", type->name);
+                        type->name ? type->name : "?");
         return NULL;
     }
     if (WEFT_UNLIKELY(weft_load_relaxed(&t->xbreaker)))
         _weft_safepoint_slow(t);
     if (WEFT_UNLIKELY(_weft_pool_retired_pending()))
         _weft_qsbr_flush_retired_pools();
-    _weft_quiescent_every(t, 256);
-    weft_object *o = _weft_object_alloc(size);
+    _weft_quiescent_every(t, WEFT_NEW_QUIESCENT_PERIOD);
+    bool pooled;
+    weft_object *o = _weft_object_alloc(size, &pooled);
     if (!o)
         return NULL;
-    weft_store_relaxed(&o->owner, t->index);
-    weft_store_relaxed(&o->ref_local, 1);
-    weft_store_relaxed(&o->ref_shared, 0);
-    weft_store_relaxed(&o->flags, (type->flags & WEFT_TYPE_GC) ? WEFT_OBJ_GC_TRACKED : 0);
-    o->type = type;
+    _weft_object_init_header(o, t, type,
+                             (track ? WEFT_OBJ_GC_TRACKED : 0) | (pooled ? WEFT_OBJ_POOLED : 0));
     /* The collector finds objects by walking the object pools; an object
-     * outside them (too large, or allocated by a hook) is registered. */
-    if ((type->flags & WEFT_TYPE_GC) &&
-        (size > WEFT_SMALL_MAX || _weft_objects_hooked()) &&
-        _weft_gc_register(o) != 0) {
+     * outside them (too large, or allocated by a hook) is registered, tracked
+     * or not (it may be tracked later). */
+    if ((type->flags & WEFT_TYPE_GC) && !pooled && _weft_gc_register(o) != 0) {
         weft_obj_free(o);
         return NULL;
     }
     weft_counter_add_owner(&t->xcreated, 1);
-    if (type->flags & WEFT_TYPE_GC)
+    if (track)
         _weft_gc_young_count(1);
     return o;
 }
 
+/* weft_new's checks of a caller's type (the built-in types skip them). */
+static bool type_is_valid(const weft_type *type)
+{
+    if (!type || type->basic_size < sizeof(weft_object)) {
+        _weft_set_error(WEFT_EINVAL, "weft_new: type %s has a basic size below the header",
+                        type && type->name ? type->name : "(null)");
+        return false;
+    }
+    if ((type->flags & WEFT_TYPE_GC) && !type->traverse) {
+        _weft_set_error(WEFT_EINVAL, "weft_new: GC type %s has no traverse", type->name);
+        return false;
+    }
+    return true;
+}
+
 weft_object *weft_new(const weft_type *type)
 {
-    return new_object(type, type ? type->basic_size : 0);
+    if (!type_is_valid(type))
+        return NULL;
+    return _weft_object_new_inline(type, type->basic_size, true, type->flags & WEFT_TYPE_GC);
 }
 
 weft_object *weft_new_var(const weft_type *type, size_t n)
@@ -135,7 +142,9 @@ weft_object *weft_new_var(const weft_type *type, size_t n)
                         type && type->name ? type->name : "(null)");
         return NULL;
     }
-    return new_object(type, size);
+    if (!type_is_valid(type))
+        return NULL;
+    return _weft_object_new_inline(type, size, true, type->flags & WEFT_TYPE_GC);
 }
 
 const weft_type *weft_type_of(const weft_object *o)
@@ -214,22 +223,15 @@ void _weft_decref_shared(weft_object *o)
         _weft_dealloc(o);
 }
 
-void _weft_decref_local_zero(weft_object *o)
+static inline __attribute__((always_inline)) void dealloc_on(weft_thread *t, weft_object *o);
+
+/* The owner dropped its last local reference while others hold shared ones:
+ * the object becomes ownerless (or its queue merge decides). */
+static __attribute__((noinline)) void give_up_ownership(weft_object *o, int32_t shared)
 {
-    weft_thread *t = _weft_thread_current_or_die("weft_decref", o);
-    (void)t;
-    if (weft_load_relaxed(&o->ref_local) == 0)
-        _weft_refcount_underflow(o, "weft_decref");
-    weft_store_relaxed(&o->ref_local, 0);
-    int32_t shared = weft_load_acquire(&o->ref_shared);
-    if (shared == 0) {
-        _weft_dealloc(o);
-        return;
-    }
     if ((shared & 3) == WEFT_SHARED_QUEUED)
         return; /* the owner's queue merge decides: it runs on this thread */
-    /* Others hold references: the object becomes ownerless. The CAS orders
-     * this against a concurrent weft_try_incref. */
+    /* The CAS orders this against a concurrent weft_try_incref. */
     weft_store_relaxed(&o->owner, 0);
     int32_t merged;
     do {
@@ -239,6 +241,19 @@ void _weft_decref_local_zero(weft_object *o)
         _weft_refcount_underflow(o, "weft_decref");
     if (merged == WEFT_SHARED_MERGED)
         _weft_dealloc(o);
+}
+
+void _weft_decref_local_zero(weft_object *o)
+{
+    weft_thread *t = _weft_thread_current_or_die("weft_decref", o);
+    if (WEFT_UNLIKELY(weft_load_relaxed(&o->ref_local) == 0))
+        _weft_refcount_underflow(o, "weft_decref");
+    weft_store_relaxed(&o->ref_local, 0);
+    int32_t shared = weft_load_acquire(&o->ref_shared);
+    if (WEFT_LIKELY(shared == 0))
+        dealloc_on(t, o);
+    else
+        give_up_ownership(o, shared);
 }
 
 void _weft_object_mark_shareable(weft_object *o)
@@ -270,16 +285,20 @@ int _weft_try_incref_shared(weft_object *o)
 
 /* ---------------------------------------------------------------- deallocation */
 
-void _weft_object_untrack_dying(weft_object *o)
+static inline __attribute__((always_inline)) void untrack_dying(weft_object *o, uint32_t flags)
 {
     /* Nobody else references a dying object: a plain load and store. */
+    weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
+    _weft_gc_young_count(-1);
+    if ((flags & WEFT_OBJ_POOLED) && weft_load_relaxed(&_weft_pool_of(o)->gc_age) == 2)
+        _weft_gc_old_death();
+}
+
+void _weft_object_untrack_dying(weft_object *o)
+{
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if (flags & WEFT_OBJ_GC_TRACKED) {
-        weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
-        _weft_gc_young_count(-1);
-        if (_weft_arena_map_contains(o) && weft_load_relaxed(&_weft_pool_of(o)->gc_age) == 2)
-            _weft_gc_old_death();
-    }
+    if (flags & WEFT_OBJ_GC_TRACKED)
+        untrack_dying(o, flags);
 }
 
 void _weft_object_free_memory(weft_object *o)
@@ -292,13 +311,27 @@ void _weft_object_free_memory(weft_object *o)
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
     /* A large object (outside the pools) is freed after a grace period, for
      * the same reason object pools are retired only after one. */
-    bool in_pools = _weft_arena_map_contains(o);
-    if (WEFT_LIKELY(in_pools && weft_load_relaxed(&_weft_alloc_flags) == 0))
-        _weft_heap_free(o); /* weft_obj_free's fast path, without the call */
+    bool in_pools = flags & WEFT_OBJ_POOLED;
+    if (in_pools && weft_load_relaxed(&_weft_alloc_flags) == 0)
+        _weft_heap_free_small_kind(o, WEFT_KIND_OBJ); /* weft_obj_free's fast path, without the call */
     else if (!in_pools && !_weft_objects_hooked())
         weft_defer_free(o);
     else
         weft_obj_free(o);
+}
+
+/* The common case of the above inline: a pooled object, no hooks, tracing or
+ * collector bookkeeping. */
+static inline __attribute__((always_inline)) void free_memory(weft_object *o, uint32_t flags)
+{
+    uint32_t special = WEFT_OBJ_POOLED | WEFT_OBJ_GC_REGISTERED | WEFT_OBJ_FROZEN;
+    if (WEFT_LIKELY((flags & special) == WEFT_OBJ_POOLED &&
+                    weft_load_relaxed(&_weft_alloc_flags) == 0)) {
+        weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
+        _weft_heap_free_small_kind(o, WEFT_KIND_OBJ);
+    } else {
+        _weft_object_free_memory(o);
+    }
 }
 
 /* PEP 442: the finalizer runs once, with the object alive again: one local
@@ -338,13 +371,13 @@ static inline __attribute__((always_inline)) void dealloc_one(weft_thread *t, we
     if (type->dealloc)
         type->dealloc(o);
     weft_counter_add_owner(&t->xfreed, 1);
-    _weft_object_free_memory(o);
+    free_memory(o, weft_load_relaxed(&o->flags));
 }
 
-void _weft_dealloc(weft_object *o)
+/* Deallocation that runs code (a finalizer, weakref callbacks, the type's
+ * dealloc) and so may free more objects, recursively. */
+static __attribute__((noinline)) void dealloc_running_code(weft_thread *t, weft_object *o)
 {
-    weft_thread *t = _weft_thread_current_or_die("deallocation", o);
-    _weft_object_untrack_dying(o);
     if (t->dealloc_depth >= WEFT_DEALLOC_DEPTH_MAX &&
         _weft_objstack_push(&t->dealloc_pending, o))
         return; /* the outermost dealloc on this thread will get to it */
@@ -360,4 +393,43 @@ void _weft_dealloc(weft_object *o)
         }
     }
     t->dealloc_depth--;
+}
+
+/* Free an object that runs no code at its death and owns nothing. */
+static inline __attribute__((always_inline)) void free_leaf(weft_thread *t, weft_object *o,
+                                                            uint32_t flags)
+{
+    weft_counter_add_owner(&t->xfreed, 1);
+    free_memory(o, flags);
+}
+
+static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_thread *t,
+                                                                      weft_object *o)
+{
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    const weft_type *type = o->type;
+    if (flags & WEFT_OBJ_GC_TRACKED)
+        untrack_dying(o, flags);
+    if (!type->dealloc && !type->finalize && !(flags & WEFT_OBJ_WEAKREFS))
+        free_leaf(t, o, flags);
+    else
+        dealloc_running_code(t, o);
+}
+
+/* The body of _weft_dealloc. Its common case (an untracked object with nothing
+ * to run: ints, strs) makes no call but tail calls, so that it needs no frame. */
+static inline __attribute__((always_inline)) void dealloc_on(weft_thread *t, weft_object *o)
+{
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    const weft_type *type = o->type;
+    if (WEFT_LIKELY(!(flags & (WEFT_OBJ_GC_TRACKED | WEFT_OBJ_WEAKREFS)) && !type->dealloc &&
+                    !type->finalize))
+        free_leaf(t, o, flags);
+    else
+        dealloc_tracked_or_running_code(t, o);
+}
+
+void _weft_dealloc(weft_object *o)
+{
+    dealloc_on(_weft_thread_current_or_die("deallocation", o), o);
 }

@@ -5,6 +5,11 @@
 #include "internal/core.h"
 #include <weft/object.h>
 
+/* Object flag (internal, next to the public WEFT_OBJ_* bits): the object's
+ * memory is a block of an object pool, so its death needs no arena-map
+ * lookup. Set at creation, never changed. */
+#define WEFT_OBJ_POOLED (1u << 5)
+
 /* Largest shared count before an object is made immortal instead. */
 #define WEFT_SHARED_COUNT_MAX (INT32_MAX >> WEFT_SHARED_SHIFT)
 /* ref_shared of a freed object: a decref of it is reported as such. */

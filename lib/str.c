@@ -6,7 +6,7 @@
  * are immortal and never removed, so a node found is valid for good. */
 #include "builtins.h"
 #include "error.h"
-#include "object_internal.h"
+#include "object_new.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +46,16 @@ weft_object *weft_str_new(const char *bytes, size_t len)
         _weft_set_error(WEFT_EINVAL, "weft_str_new: NULL bytes with length %zu", len);
         return NULL;
     }
-    weft_object *o = weft_new_var(&weft_str_type, len);
+    if (len > SIZE_MAX - weft_str_type.basic_size) {
+        _weft_set_error(WEFT_EOVERFLOW, "weft_str_new: length %zu overflows", len);
+        return NULL;
+    }
+    weft_object *o = _weft_object_new_inline(&weft_str_type, weft_str_type.basic_size + len,
+                                             false, false);
     if (!o)
         return NULL;
     weft_str *s = (weft_str *)o;
+    weft_store_relaxed(&s->hash, 0);
     s->len = len;
     if (len)
         memcpy(s->data, bytes, len);

@@ -1,7 +1,7 @@
 /* lib/tuple.c: tuples, and the rule that untracks a tuple of untracked items. */
 #include "builtins.h"
 #include "error.h"
-#include "object_internal.h"
+#include "object_new.h"
 #include "gc_internal.h"
 #include "threads/thread.h"
 
@@ -49,34 +49,56 @@ const weft_type weft_tuple_type = {
     .hash = tuple_hash,
 };
 
-weft_object *weft_tuple_new(size_t n)
+/* A tuple of n items, its items left for the caller: NULL on overflow or
+ * failure, with the error set. */
+static inline weft_object *tuple_alloc(size_t n, bool zero_items, bool track)
 {
-    weft_object *o = weft_new_var(&weft_tuple_type, n);
+    if (n > (SIZE_MAX - sizeof(weft_tuple)) / sizeof(weft_object *)) {
+        _weft_set_error(WEFT_EOVERFLOW, "weft_tuple_new: %zu items overflow", n);
+        return NULL;
+    }
+    size_t size = sizeof(weft_tuple) + n * sizeof(weft_object *);
+    weft_object *o = _weft_object_new_inline(&weft_tuple_type, size, zero_items, track);
     if (o)
         ((weft_tuple *)o)->size = n;
     return o;
 }
 
+weft_object *weft_tuple_new(size_t n)
+{
+    return tuple_alloc(n, true, true);
+}
+
+/* A tuple made whole at once is born tracked or not: the untracking rule
+ * is applied before anyone can see it, without an atomic or a count. */
 weft_object *weft_tuple_pack(size_t n, ...)
 {
-    weft_object *o = weft_tuple_new(n);
+    weft_object *o = tuple_alloc(n, false, false);
     if (!o)
         return NULL;
     weft_tuple *t = (weft_tuple *)o;
+    bool track = false;
     va_list ap;
     va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
         weft_object *item = va_arg(ap, weft_object *);
         if (!item) {
             va_end(ap);
+            for (size_t j = i; j < n; j++)
+                t->items[j] = NULL;
             weft_decref(o);
             _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
+        track |= weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED;
         t->items[i] = weft_newref(item);
     }
     va_end(ap);
-    weft_tuple_maybe_untrack(o);
+    if (track) {
+        /* No one else has seen the tuple: a plain update. */
+        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_GC_TRACKED);
+        _weft_gc_young_count(1);
+    }
     return o;
 }
 
