@@ -23,6 +23,7 @@
 #include "gc_internal.h"
 #include "builtins.h"
 #include "error.h"
+#include "heap.h"
 #include "object_internal.h"
 #include "threads/stw.h"
 
@@ -619,13 +620,13 @@ typedef struct u_summary {
     bool unclearable; /* some object's type has no clear */
 } u_summary;
 
-/* Step 5's holds: U is disowned and held in one count update per object. */
+/* Step 5's holds: U is adopted and held in one count update per object. */
 static u_summary hold_unreachable(objvec *u)
 {
     u_summary sum = {false, false};
     for (size_t i = 0; i < u->n; i++) {
         weft_object *o = u->items[i];
-        _weft_brc_disown_and_hold(o);
+        _weft_brc_adopt_and_hold(o);
         const weft_type *type = o->type;
         if (type->finalize && !(weft_load_relaxed(&o->flags) & WEFT_OBJ_FINALIZED))
             sum.finalizers = true;
@@ -668,6 +669,9 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
 
     if (dbg & WEFT_GC_DEBUG_COLLECTABLE)
         debug_print_objects("collectable", u);
+    /* U lies mostly in other threads' pools: its blocks go back a run per
+     * pool at a time. */
+    _weft_heap_remote_batch_begin();
     for (size_t i = 0; i < u->n; i++) {
         weft_object *o = u->items[i];
         if (dbg & WEFT_GC_DEBUG_SAVEALL)
@@ -687,7 +691,7 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
                             _weft_type_name(u->items[i]), (void *)u->items[i]);
                 keep_as_garbage(u->items[i]);
             }
-    /* What only our hold keeps dies now, on this thread (U is disowned):
+    /* What only our hold keeps dies now, on this thread (U is adopted):
      * untrack it first, so that its death does not count as a young object's
      * free - it was counted before the reset, and counting it again made
      * room for that many more young objects. An object whose count an
@@ -698,6 +702,7 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
             atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
         weft_decref(o);
     }
+    _weft_heap_remote_batch_end();
     return uncollectable;
 }
 
@@ -791,10 +796,10 @@ long _weft_gc_collect_now(int gen)
      * and its weakrefs are cleared, so no other thread can reach it, and no
      * count of it changes until we act (none is queued: the stop merged
      * every queue, and a count of zero is never a candidate). For the same
-     * reason its owners' local counts are still: U is disowned first, so that
-     * what we release dies here, on the collecting thread, rather than
-     * queueing every decrement to its owner (a lock and a merge per object on
-     * the mutator's side). */
+     * reason its owners' local counts are still: this thread adopts U, so
+     * that what we release dies here with plain owner decrements, rather
+     * than queueing every decrement to its owner (a lock and a merge per
+     * object on the mutator's side) or paying an atomic per decrement. */
     u_summary sum = hold_unreachable(&u);
 
     free_dead(&dead);

@@ -346,13 +346,60 @@ void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool)
 
 static WEFT_ATOMIC(uint64_t) orphan_frees[WEFT_NCLASSES + 1];
 
+/* Remote frees gathered while a batch is open (the collector's release of
+ * garbage, which mostly lies in a few pools of other threads): a run of
+ * blocks of one pool goes back with one CAS instead of one each. The
+ * blocks of an open batch count as handed out (pool.h's `used`), so no pool
+ * of theirs can be released meanwhile; their headers are already dead. */
+typedef struct remote_batch {
+    unsigned depth;   /* open batches (they nest) */
+    weft_pool *pool;  /* the pool of the chain, or NULL */
+    weft_block *first, *last;
+} remote_batch;
+
+static WEFT_TLS remote_batch tls_remote_batch;
+
+static void remote_batch_flush(remote_batch *rb)
+{
+    if (rb->pool)
+        _weft_pool_free_remote_chain(rb->pool, rb->first, rb->last);
+    rb->pool = NULL;
+}
+
+void _weft_heap_remote_batch_begin(void)
+{
+    tls_remote_batch.depth++;
+}
+
+void _weft_heap_remote_batch_end(void)
+{
+    remote_batch *rb = &tls_remote_batch;
+    WEFT_ASSERT(rb->depth > 0);
+    if (--rb->depth == 0)
+        remote_batch_flush(rb);
+}
+
 void _weft_heap_free_remote(weft_heap *h, weft_pool *pool, weft_block *b)
 {
     if (h)
         weft_counter_add_owner(&h->xfrees[pool->cls], 1);
     else
         weft_fetch_add_relaxed(&orphan_frees[pool->cls], 1);
-    _weft_pool_free_remote(pool, b);
+    remote_batch *rb = &tls_remote_batch;
+    if (!rb->depth) {
+        _weft_pool_free_remote(pool, b);
+        return;
+    }
+    if (rb->pool != pool) {
+        remote_batch_flush(rb);
+        rb->pool = pool;
+        rb->last = b;
+        rb->first = NULL;
+    }
+    _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
+    if (rb->first)
+        _weft_block_set_next(b, rb->first, WEFT_LINK_OFFSET(pool->kind));
+    rb->first = b;
 }
 
 uint64_t _weft_heap_orphan_frees(unsigned cls)

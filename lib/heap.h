@@ -66,6 +66,11 @@ void *_weft_heap_alloc_slow(weft_heap *h, unsigned kind, size_t size);
 void _weft_heap_free_local_slow(weft_heap *h, weft_pool *pool);
 /* Free a block of a pool that h (possibly NULL) does not own. */
 void _weft_heap_free_remote(weft_heap *h, weft_pool *pool, weft_block *b);
+/* Between these, the calling thread's remote frees are gathered per pool
+ * and returned a run at a time (at the latest by the outermost end). For a
+ * bounded stretch of code that frees many objects of other threads. */
+void _weft_heap_remote_batch_begin(void);
+void _weft_heap_remote_batch_end(void);
 /* Put a pool that a remote freer moved FULL->PENDING on its owner's stack. */
 void _weft_heap_push_pending(weft_heap *h, weft_pool *pool);
 /* Thread exit: abandon every pool and leave the heap idle. */

@@ -203,17 +203,24 @@ void _weft_pool_clear_pending(weft_pool *pool)
 
 /* Free into an abandoned pool under its class lock. False if the pool was
  * adopted in the meantime (the caller retries the lock-free path). */
-static bool free_into_abandoned(weft_pool *pool, weft_block *b)
+/* Free the chain first..last (linked, poisoned) into an abandoned pool, under
+ * its class lock. False if the pool is no longer abandoned. */
+static bool free_into_abandoned(weft_pool *pool, weft_block *first, weft_block *last)
 {
     abandoned_class *ac = abandoned_of(pool);
+    size_t off = WEFT_LINK_OFFSET(pool->kind);
     pthread_mutex_lock(&ac->lock);
     if ((weft_load_relaxed(&pool->xfree) & WEFT_POOL_TAG_MASK) != WEFT_POOL_ABANDONED) {
         pthread_mutex_unlock(&ac->lock);
         return false;
     }
-    _weft_block_set_next(b, pool->free, WEFT_LINK_OFFSET(pool->kind));
-    pool->free = b;
-    bool now_empty = --pool->used == 0;
+    for (weft_block *b = first, *next; b; b = next) {
+        next = b == last ? NULL : _weft_block_next(b, off);
+        _weft_block_set_next(b, pool->free, off);
+        pool->free = b;
+        pool->used--;
+    }
+    bool now_empty = pool->used == 0;
     if (now_empty)
         abandoned_remove_locked(ac, pool);
     pthread_mutex_unlock(&ac->lock);
@@ -222,24 +229,23 @@ static bool free_into_abandoned(weft_pool *pool, weft_block *b)
     return true;
 }
 
-void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
+void _weft_pool_free_remote_chain(weft_pool *pool, weft_block *first, weft_block *last)
 {
     size_t off = WEFT_LINK_OFFSET(pool->kind);
-    _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
     uintptr_t old = weft_load_relaxed(&pool->xfree);
     for (;;) {
         uintptr_t tag = old & WEFT_POOL_TAG_MASK;
         if (tag == WEFT_POOL_ABANDONED) {
-            if (free_into_abandoned(pool, b))
+            if (free_into_abandoned(pool, first, last))
                 return;
             old = weft_load_relaxed(&pool->xfree);
             continue;
         }
-        _weft_block_set_next(b, (weft_block *)(old & ~WEFT_POOL_TAG_MASK), off);
+        _weft_block_set_next(last, (weft_block *)(old & ~WEFT_POOL_TAG_MASK), off);
         uintptr_t new_tag = tag == WEFT_POOL_FULL ? WEFT_POOL_PENDING : tag;
-        /* Release publishes the link; acquire (on FULL) orders the read of
+        /* Release publishes the links; acquire (on FULL) orders the read of
          * owner below after the owner's FULL store. */
-        if (weft_cas_weak_acq_rel(&pool->xfree, &old, (uintptr_t)b | new_tag)) {
+        if (weft_cas_weak_acq_rel(&pool->xfree, &old, (uintptr_t)first | new_tag)) {
             if (tag == WEFT_POOL_FULL) {
                 /* We moved the pool to PENDING: until its owner pops it from
                  * the pending stack, nobody can release it or change its owner. */
@@ -248,6 +254,12 @@ void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
             return;
         }
     }
+}
+
+void _weft_pool_free_remote(weft_pool *pool, weft_block *b)
+{
+    _weft_block_poison_free(b, _weft_class_block_size(pool->cls), pool->kind);
+    _weft_pool_free_remote_chain(pool, b, b);
 }
 
 bool _weft_pool_abandon(weft_pool *pool)

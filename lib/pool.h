@@ -255,6 +255,9 @@ bool _weft_pool_try_unmark_full(weft_pool *pool);
 void _weft_pool_clear_pending(weft_pool *pool);
 /* Free a block of a pool this thread does not own. */
 void _weft_pool_free_remote(weft_pool *pool, weft_block *b);
+/* The same for a chain of poisoned blocks first..last of one pool, linked
+ * at the kind's offset (last's link is set here): one CAS for all. */
+void _weft_pool_free_remote_chain(weft_pool *pool, weft_block *first, weft_block *last);
 /* Owner, at thread exit: give the pool up. Returns false (and does nothing) if
  * the pool is PENDING and must first be popped from the pending stack. */
 bool _weft_pool_abandon(weft_pool *pool);

@@ -58,28 +58,39 @@ static bool merge_counts(weft_object *o, int64_t extra)
     return total == 0;
 }
 
-void _weft_brc_disown_and_hold(weft_object *o)
+void _weft_brc_adopt_and_hold(weft_object *o)
 {
     /* Nobody else holds a reference, so the owner cannot be writing its
-     * local count: the read in merge_counts is safe with the world running.
+     * local count: the read below is safe with the world running.
      * Not so for a QUEUED object: the stop merged every queue, so it sits in
      * the batch of a merger that parked in the middle of it (a finalizer run
      * by the merge reached a safepoint), and that merger will merge it when
-     * it resumes. Disowning it here would let it die on our side first and
+     * it resumes. Adopting it here would let it die on our side first and
      * the merger then merge a freed object; it is only held, and it dies in
      * that merge. */
     /* A MERGED one may just have been merged by that merger: acquire, and
      * only hold it, so that its owner's stale local count is never read. */
-    int32_t state = weft_load_acquire(&o->ref_shared) & 3;
+    int32_t shared = weft_load_acquire(&o->ref_shared);
+    int32_t state = shared & 3;
+    uint32_t local = weft_load_relaxed(&o->ref_local);
     if (state == WEFT_SHARED_QUEUED || state == WEFT_SHARED_MERGED ||
-        weft_load_relaxed(&o->owner) == 0 ||
-        weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL) {
+        weft_load_relaxed(&o->owner) == 0 || local == WEFT_IMMORTAL_LOCAL) {
         weft_incref(o); /* one atomic add on the shared count */
         return;
     }
-    bool dead = merge_counts(o, 1); /* never: the total includes our hold */
-    WEFT_ASSERT(!dead);
-    (void)dead;
+    int64_t total = (int64_t)local + (shared >> WEFT_SHARED_SHIFT) + 1; /* + our hold */
+    if (total < 1)
+        _weft_refcount_underflow(o, "collector");
+    if (total >= WEFT_IMMORTAL_LOCAL - 1) {
+        weft_set_immortal(o); /* saturate, as an owner's incref would */
+        return;
+    }
+    /* The whole count becomes the calling thread's local count: the
+     * collector's clears and releases are then an owner's plain decrements,
+     * and U dies on its thread. No other thread can look at these fields. */
+    weft_store_relaxed(&o->owner, _weft_tls_index);
+    weft_store_relaxed(&o->ref_local, (uint32_t)total);
+    weft_store_relaxed(&o->ref_shared, 0);
 }
 
 static void merge_object(weft_object *o)

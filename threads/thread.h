@@ -108,12 +108,13 @@ void _weft_brc_merge_own_queue(weft_thread *t);
 /* With the world stopped: merge every thread's queue; objects found dead are
  * pushed on `dead` to be freed after the world resumes. */
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
-/* Give up the ownership of an object no other thread can reach (the
- * collector's unreachable set, after a stop merged every queue) and take one
- * reference to it: its whole count, plus one, moves to ref_shared, so that
- * the collector's decrements act at once instead of queueing to the owner.
- * The count must be above zero. */
-void _weft_brc_disown_and_hold(weft_object *o);
+/* Take the ownership of an object no other thread can reach (the
+ * collector's unreachable set, after a stop merged every queue) and one
+ * reference to it: its whole count, plus one, becomes the calling thread's
+ * local count, so that the collector's decrements are plain owner
+ * decrements instead of atomics or queueing to the owner. The count must be
+ * above zero. */
+void _weft_brc_adopt_and_hold(weft_object *o);
 
 void _weft_safepoint_slow(weft_thread *t);
 /* Report a quiescent state every so many calls: object creation and deferred
