@@ -10,6 +10,7 @@
  * it back at thread exit. (Thread attach/detach reuse the same two calls.)
  */
 #include "heap.h"
+#include "threads/thread.h"
 #include "error.h"
 
 #include <pthread.h>
@@ -523,6 +524,8 @@ void _weft_heap_take_young(void (*fn)(weft_pool *pool, void *arg), void *arg)
 
 void weft_heap_trim(void)
 {
+    if (_weft_tls_thread)
+        _weft_freelists_flush(_weft_tls_thread);
     if (_weft_tls_heap)
         _weft_heap_trim(_weft_tls_heap);
 }

@@ -24,7 +24,7 @@
 #include "domain.h"
 #include "pool.h"
 #include "gc_internal.h"
-#include "object_new.h"
+#include "freelist.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -370,8 +370,11 @@ static inline __attribute__((always_inline)) void dealloc_one(weft_thread *t, we
         _weft_weakref_clear_referent(o);
     if (type->dealloc)
         type->dealloc(o);
+    uint32_t flags = weft_load_relaxed(&o->flags);
+    if (_weft_freelist_push(t, o, flags))
+        return;
     weft_counter_add_owner(&t->xfreed, 1);
-    free_memory(o, weft_load_relaxed(&o->flags));
+    free_memory(o, flags);
 }
 
 /* Deallocation that runs code (a finalizer, weakref callbacks, the type's
@@ -395,10 +398,12 @@ static __attribute__((noinline)) void dealloc_running_code(weft_thread *t, weft_
     t->dealloc_depth--;
 }
 
-/* Free an object that runs no code at its death and owns nothing. */
+/* Free (or list) an object that runs no code at its death and owns nothing. */
 static inline __attribute__((always_inline)) void free_leaf(weft_thread *t, weft_object *o,
                                                             uint32_t flags)
 {
+    if (_weft_freelist_push(t, o, flags))
+        return;
     weft_counter_add_owner(&t->xfreed, 1);
     free_memory(o, flags);
 }

@@ -1,7 +1,7 @@
 /* lib/tuple.c: tuples, and the rule that untracks a tuple of untracked items. */
 #include "builtins.h"
 #include "error.h"
-#include "object_new.h"
+#include "freelist.h"
 #include "gc_internal.h"
 #include "threads/thread.h"
 
@@ -51,14 +51,18 @@ const weft_type weft_tuple_type = {
 
 /* A tuple of n items, its items left for the caller: NULL on overflow or
  * failure, with the error set. */
-static inline weft_object *tuple_alloc(size_t n, bool zero_items, bool track)
+WEFT_INLINE weft_object *tuple_alloc(size_t n, bool zero_items, bool track)
 {
     if (n > (SIZE_MAX - sizeof(weft_tuple)) / sizeof(weft_object *)) {
         _weft_set_error(WEFT_EOVERFLOW, "weft_tuple_new: %zu items overflow", n);
         return NULL;
     }
     size_t size = sizeof(weft_tuple) + n * sizeof(weft_object *);
-    weft_object *o = _weft_object_new_inline(&weft_tuple_type, size, zero_items, track);
+    weft_object *o = n - 1 < WEFT_FREELIST_TUPLE_MAX
+                         ? _weft_freelist_pop((unsigned)n, &weft_tuple_type, size, zero_items, track)
+                         : NULL;
+    if (!o)
+        o = _weft_object_new_inline(&weft_tuple_type, size, zero_items, track);
     if (o)
         ((weft_tuple *)o)->size = n;
     return o;

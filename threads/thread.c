@@ -166,6 +166,7 @@ int weft_thread_detach(void)
      * then on this thread touches nothing a collection reads. */
     for (;;) {
         _weft_brc_merge_own_queue(t);
+        _weft_freelists_flush(t);
         if (_weft_tls_heap)
             _weft_heap_release(_weft_tls_heap);
         _weft_qsbr_flush_retired_pools(); /* still online: call_rcu allowed */

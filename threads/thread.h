@@ -51,6 +51,13 @@ enum {
 
 #define WEFT_NO_THREAD UINT32_MAX /* _weft_tls_index of a detached thread */
 
+/* A freelist of dead built-in objects kept for reuse (lib/freelist.h). */
+typedef struct weft_freelist {
+    weft_object *head;
+    unsigned n;
+} weft_freelist;
+#define WEFT_FREELISTS 9 /* ints, and tuples of 1..8 items */
+
 typedef struct weft_thread {
     uint32_t index; /* immutable */
 
@@ -71,6 +78,7 @@ typedef struct weft_thread {
     long gc_young_local; /* tracked allocations minus frees not yet published */
     long gc_old_deaths_local; /* deaths in long-lived pools not yet published */
     unsigned quiescent_countdown; /* calls until the next implicit quiescent state */
+    weft_freelist freelists[WEFT_FREELISTS];
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
@@ -86,6 +94,9 @@ typedef struct weft_thread {
 } weft_thread;
 
 extern WEFT_TLS weft_thread *_weft_tls_thread;
+
+/* Free every listed object of t (its own thread, attached): lib/freelist.c. */
+void _weft_freelists_flush(weft_thread *t);
 
 /* The record of an index, or NULL if no such index was ever handed out. */
 weft_thread *_weft_thread_record(uint32_t index);

@@ -12,6 +12,9 @@ WEFT_BEGIN_DECLS
 
 typedef struct weft_class_stats {
     size_t block_size;
+    /* Blocks handed out, including dead ints and small tuples that threads
+     * keep for reuse (up to 64 per kind and thread; weft_heap_trim and a
+     * thread's detach give them back). */
     size_t blocks_in_use;
     size_t pools;      /* pools serving this class (owned or abandoned) */
     size_t allocs;     /* cumulative */

@@ -1,0 +1,18 @@
+/* lib/freelist.c: flushing the per-thread freelists (lib/freelist.h). */
+#include "freelist.h"
+
+void _weft_freelists_flush(weft_thread *t)
+{
+    for (unsigned i = 0; i < WEFT_FREELISTS; i++) {
+        weft_freelist *fl = &t->freelists[i];
+        while (fl->head) {
+            weft_object *o = fl->head;
+            /* Listing counted it freed: only its block goes back. */
+            _weft_block_unpoison(o, _weft_freelist_block_size(o));
+            fl->head = (weft_object *)*_weft_block_link((weft_block *)o,
+                                                        WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
+            _weft_object_free_memory(o);
+        }
+        fl->n = 0;
+    }
+}

@@ -1,0 +1,101 @@
+/* lib/freelist.h: per-thread freelists of dead built-in objects.
+ *
+ * The ints and small tuples a thread frees are kept, up to WEFT_FREELIST_CAP
+ * per list, on lists in its own record, and its next creations of the same
+ * kind revive them (CPython keeps tuples and floats the same way). A revival
+ * writes the header and the body and touches no pool, heap or counter of the
+ * allocator; listing one at its death gives nothing back either. Any thread
+ * may list an object that dies on it: the block stays handed out in its pool,
+ * whoever owns that, until a flush frees it the ordinary way.
+ *
+ * A listed object is dead to everyone else: its ref_shared is
+ * WEFT_SHARED_DEAD and its flags only WEFT_OBJ_POOLED, so the collector's walk
+ * skips it and a stray decref is reported as a decref of a freed object; in
+ * AddressSanitizer builds its body is poisoned, as a free block's is. Its link
+ * is the first word of the body. The live-object count does not include it
+ * (it counts as freed when listed, created when revived); heap statistics
+ * count its block as in use. Lists are flushed when the thread detaches and
+ * by weft_heap_trim. Nothing is listed or revived while an allocator hook or
+ * tracing is on: every allocation must then reach them.
+ */
+#ifndef WEFT_LIB_FREELIST_H
+#define WEFT_LIB_FREELIST_H
+
+#include "builtins.h"
+#include "object_new.h"
+
+#define WEFT_FREELIST_INT 0       /* list 0: ints */
+#define WEFT_FREELIST_TUPLE_MAX 8 /* list n, 1 <= n <= 8: tuples of n items */
+#define WEFT_FREELIST_CAP 64      /* objects per list */
+
+_Static_assert(WEFT_FREELIST_TUPLE_MAX + 1 == WEFT_FREELISTS, "one list per kind");
+
+WEFT_INLINE size_t _weft_freelist_block_size(const weft_object *o)
+{
+    return _weft_class_block_size(_weft_pool_of(o)->cls);
+}
+
+/* The list an object of this kind goes to at its death, or NULL. */
+WEFT_INLINE weft_freelist *_weft_freelist_of(weft_thread *t, const weft_object *o)
+{
+    const weft_type *type = o->type;
+    if (type == &weft_int_type)
+        return &t->freelists[WEFT_FREELIST_INT];
+    if (type == &weft_tuple_type) {
+        size_t n = ((const weft_tuple *)o)->size;
+        if (n - 1 < WEFT_FREELIST_TUPLE_MAX)
+            return &t->freelists[n];
+    }
+    return NULL;
+}
+
+/* At death, after the type's dealloc: list o, dying on thread t with these
+ * flags, if it may be. False: the caller frees it. */
+WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t flags)
+{
+    if (flags != WEFT_OBJ_POOLED || weft_load_relaxed(&_weft_alloc_flags) != 0)
+        return false;
+    weft_freelist *fl = _weft_freelist_of(t, o);
+    if (!fl || fl->n >= WEFT_FREELIST_CAP)
+        return false;
+    weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
+    _weft_block_poison_free(o, _weft_freelist_block_size(o), WEFT_KIND_OBJ);
+    _weft_block_set_next((weft_block *)o, (weft_block *)fl->head, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
+    fl->head = o;
+    fl->n++;
+    weft_counter_add_owner(&t->xfreed, 1);
+    return true;
+}
+
+/* A listed object of list `index` revived as a new object of type (tracked
+ * if `track`), with one reference owned by the calling thread, its body
+ * zeroed if `zero_body` (else the caller writes all of it, as for
+ * _weft_object_new_inline). NULL if the list is empty or a creation's poll
+ * is due: the caller's _weft_object_new_inline then takes its slow path. */
+WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, const weft_type *type, size_t size,
+                                            bool zero_body, bool track)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_UNLIKELY(!t))
+        return NULL;
+    weft_freelist *fl = &t->freelists[index];
+    weft_object *o = fl->head;
+    unsigned polls = t->quiescent_countdown + 1;
+    bool due = weft_load_relaxed(&t->xbreaker) | (polls >= WEFT_NEW_QUIESCENT_PERIOD) |
+               (weft_load_relaxed(&_weft_alloc_flags) != 0);
+    if (!o || due)
+        return NULL;
+    t->quiescent_countdown = polls;
+    _weft_block_unpoison(o, _weft_freelist_block_size(o));
+    fl->head = (weft_object *)*_weft_block_link((weft_block *)o, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
+    fl->n--;
+    _weft_object_init_header(o, t, type, WEFT_OBJ_POOLED | (track ? WEFT_OBJ_GC_TRACKED : 0));
+    if (zero_body)
+        _weft_object_zero_body(o, size);
+    weft_counter_add_owner(&t->xcreated, 1);
+    if (track)
+        _weft_gc_young_count(1);
+    return o;
+}
+
+#endif
