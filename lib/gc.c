@@ -817,7 +817,7 @@ long _weft_gc_collect_now(int gen)
     /* Generation 2's total is what survived a full collection; what became
      * long-lived is what a collection moved into age-2 pools (survivors in a
      * pool that stays young are not promoted yet). */
-    _weft_gc_note_collection(gen, gen == 1 ? (long)promoted : survivors);
+    _weft_gc_note_collection(gen, gen == 1 ? (long)promoted : survivors, found);
 
     info.collected = found - uncollectable;
     info.uncollectable = uncollectable;

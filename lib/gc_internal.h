@@ -117,7 +117,9 @@ void _weft_gc_young_reset(void);
 /* Threads: start and stop the collector thread (collector.c). */
 int _weft_gc_thread_start(void);
 void _weft_gc_thread_stop(void);
-/* Called by the collection to publish which generation it ran. */
-void _weft_gc_note_collection(int gen, long survivors_promoted_to_old);
+/* Called by the collection to publish which generation it ran, what it
+ * promoted, and how much garbage it found (the young trigger backs off while
+ * collections find none). */
+void _weft_gc_note_collection(int gen, long survivors_promoted_to_old, long found);
 
 #endif
