@@ -12,9 +12,9 @@
  * WEFT_SHARED_DEAD and its flags only WEFT_OBJ_POOLED, so the collector's walk
  * skips it and a stray decref is reported as a decref of a freed object; in
  * AddressSanitizer builds its body is poisoned, as a free block's is. Its link
- * is the first word of the body. The live-object count does not include it
- * (it counts as freed when listed, created when revived); heap statistics
- * count its block as in use. Lists are flushed when the thread detaches and
+ * is the first word of the body. Listing and revival touch no counter: the
+ * live-object count subtracts the lists' lengths (thread.c); heap statistics
+ * count a listed block as in use. Lists are flushed when the thread detaches and
  * by weft_heap_trim. Nothing is listed or revived while an allocator hook or
  * tracing is on: every allocation must then reach them.
  */
@@ -56,14 +56,16 @@ WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t fl
     if (flags != WEFT_OBJ_POOLED || weft_load_relaxed(&_weft_alloc_flags) != 0)
         return false;
     weft_freelist *fl = _weft_freelist_of(t, o);
-    if (!fl || fl->n >= WEFT_FREELIST_CAP)
+    if (!fl)
+        return false;
+    unsigned n = weft_load_relaxed(&fl->xn);
+    if (n >= WEFT_FREELIST_CAP)
         return false;
     weft_store_relaxed(&o->ref_shared, WEFT_SHARED_DEAD);
     _weft_block_poison_free(o, _weft_freelist_block_size(o), WEFT_KIND_OBJ);
     _weft_block_set_next((weft_block *)o, (weft_block *)fl->head, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
     fl->head = o;
-    fl->n++;
-    weft_counter_add_owner(&t->xfreed, 1);
+    weft_store_relaxed(&fl->xn, n + 1);
     return true;
 }
 
@@ -88,11 +90,15 @@ WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, const weft_type *typ
     t->quiescent_countdown = polls;
     _weft_block_unpoison(o, _weft_freelist_block_size(o));
     fl->head = (weft_object *)*_weft_block_link((weft_block *)o, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
-    fl->n--;
-    _weft_object_init_header(o, t, type, WEFT_OBJ_POOLED | (track ? WEFT_OBJ_GC_TRACKED : 0));
+    weft_store_relaxed(&fl->xn, weft_load_relaxed(&fl->xn) - 1);
+    /* Its type is the list's, and its flags are POOLED alone. */
+    weft_store_relaxed(&o->owner, t->index);
+    weft_store_relaxed(&o->ref_local, 1);
+    weft_store_relaxed(&o->ref_shared, 0);
+    if (track)
+        weft_store_relaxed(&o->flags, WEFT_OBJ_POOLED | WEFT_OBJ_GC_TRACKED);
     if (zero_body)
         _weft_object_zero_body(o, size);
-    weft_counter_add_owner(&t->xcreated, 1);
     if (track)
         _weft_gc_young_count(1);
     return o;

@@ -24,7 +24,7 @@ static size_t blocks_in_use(unsigned cls)
 
 static unsigned listed_ints(void)
 {
-    return _weft_tls_thread->freelists[0].n;
+    return atomic_load(&_weft_tls_thread->freelists[0].xn);
 }
 
 static void revival(void)
@@ -84,7 +84,7 @@ static void *churn_and_exit(void *arg)
     for (int i = 0; i < 1000; i++)
         weft_decref(weft_int_new(1000 + i));
     weft_thread *t = _weft_tls_thread;
-    *(unsigned *)arg = t->freelists[0].n;
+    *(unsigned *)arg = atomic_load(&t->freelists[0].xn);
     weft_thread_detach();
     return NULL;
 }

@@ -289,6 +289,9 @@ void _weft_thread_object_counts(uint64_t *created, uint64_t *freed)
         weft_thread *t = _weft_thread_record(i);
         *created += weft_load_relaxed(&t->xcreated);
         *freed += weft_load_relaxed(&t->xfreed);
+        /* Listed objects are dead, though never counted freed. */
+        for (unsigned l = 0; l < WEFT_FREELISTS; l++)
+            *freed += weft_load_relaxed(&t->freelists[l].xn);
     }
 }
 

@@ -51,10 +51,11 @@ enum {
 
 #define WEFT_NO_THREAD UINT32_MAX /* _weft_tls_index of a detached thread */
 
-/* A freelist of dead built-in objects kept for reuse (lib/freelist.h). */
+/* A freelist of dead built-in objects kept for reuse (lib/freelist.h).
+ * Written by its thread only; n is read by the live-object count. */
 typedef struct weft_freelist {
     weft_object *head;
-    unsigned n;
+    WEFT_ATOMIC(unsigned) xn;
 } weft_freelist;
 #define WEFT_FREELISTS 9 /* ints, and tuples of 1..8 items */
 
