@@ -169,10 +169,10 @@ static void collect_pool(weft_pool *pool, void *arg)
         return;
     if (pool->kind != WEFT_KIND_OBJ || pool->cls == 0 || weft_load_relaxed(&pool->gc_age) > pw->max_age)
         return;
-    /* A young list may name a pool twice: the first visit marks it. */
+    /* A young list may name a pool twice: the first visit marks it. Only a
+     * listed pool is marked (the walk's end clears the marks of its list). */
     if (*scratch_ref(pool) == GC_POOL_LISTED)
         return;
-    *scratch_ref(pool) = GC_POOL_LISTED;
     gc_heap_walk *w = pw->walk;
     if (w->npools == w->cap_pools) {
         size_t cap = w->cap_pools ? w->cap_pools * 2 : 256;
@@ -184,6 +184,7 @@ static void collect_pool(weft_pool *pool, void *arg)
         w->pools = grown;
         w->cap_pools = cap;
     }
+    *scratch_ref(pool) = GC_POOL_LISTED;
     w->pools[w->npools++] = pool;
 }
 

@@ -330,6 +330,12 @@ static void test_control(void)
     CHECK_EQ_INT(weft_gc_remove_callback(gc_cb, NULL), -1);
     CHECK_EQ_INT(weft_gc_collect(7), -1);
     CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    weft_blocking_begin(); /* no object may be touched in here */
+    long in_blocking = weft_gc_collect(0);
+    int in_blocking_error = weft_error();
+    weft_blocking_end();
+    CHECK_EQ_INT(in_blocking, -1);
+    CHECK_EQ_INT(in_blocking_error, WEFT_ESTATE);
 
     /* saveall keeps what it finds */
     weft_gc_set_debug(WEFT_GC_DEBUG_SAVEALL);

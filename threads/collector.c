@@ -289,6 +289,12 @@ long weft_gc_collect(int gen)
         _weft_set_error(WEFT_ESTATE, "weft_gc_collect: the thread is not attached");
         return -1;
     }
+    /* A thread in a blocking region must not touch objects, and a collection
+     * (run here, or its finalizers' effects awaited here) would. */
+    if (self->blocking_depth) {
+        _weft_set_error(WEFT_ESTATE, "weft_gc_collect: inside a blocking region");
+        return -1;
+    }
     pthread_mutex_lock(&collector_lock);
     if (!thread_running || pthread_equal(pthread_self(), collector_thread)) {
         pthread_mutex_unlock(&collector_lock);

@@ -33,7 +33,8 @@ WEFT_API int weft_gc_is_enabled(void);
 
 /* Collect generations 0..gen (0, 1 or 2; -1 for 2) and wait for it. Returns
  * the number of unreachable objects found, or -1 (WEFT_EINVAL for a bad
- * generation, WEFT_ESTATE if the thread is not attached). Works while the
+ * generation, WEFT_ESTATE if the thread is not attached or is inside a
+ * blocking region). Works while the
  * collector is disabled (as gc.collect does). */
 WEFT_API long weft_gc_collect(int gen);
 
