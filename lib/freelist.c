@@ -3,6 +3,7 @@
 
 void _weft_freelists_flush(weft_thread *t)
 {
+    _weft_heap_remote_batch_begin(); /* many may be other threads' blocks */
     for (unsigned i = 0; i < WEFT_FREELISTS; i++) {
         weft_freelist *fl = &t->freelists[i];
         while (fl->head) {
@@ -17,4 +18,5 @@ void _weft_freelists_flush(weft_thread *t)
             _weft_object_free_memory(o);
         }
     }
+    _weft_heap_remote_batch_end();
 }

@@ -53,10 +53,8 @@ WEFT_INLINE weft_freelist *_weft_freelist_of(weft_thread *t, const weft_object *
  * flags, if it may be. False: the caller frees it. */
 WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t flags)
 {
-    if (flags != WEFT_OBJ_POOLED || weft_load_relaxed(&_weft_alloc_flags) != 0)
-        return false;
-    weft_freelist *fl = _weft_freelist_of(t, o);
-    if (!fl)
+    weft_freelist *fl = _weft_freelist_of(t, o); /* first: most types have none */
+    if (!fl || flags != WEFT_OBJ_POOLED || weft_load_relaxed(&_weft_alloc_flags) != 0)
         return false;
     unsigned n = weft_load_relaxed(&fl->xn);
     if (n >= WEFT_FREELIST_CAP)
@@ -100,7 +98,7 @@ WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, const weft_type *typ
     if (zero_body)
         _weft_object_zero_body(o, size);
     if (track)
-        _weft_gc_young_count(1);
+        _weft_gc_young_count_on(t, 1);
     return o;
 }
 

@@ -285,11 +285,12 @@ int _weft_try_incref_shared(weft_object *o)
 
 /* ---------------------------------------------------------------- deallocation */
 
-static inline __attribute__((always_inline)) void untrack_dying(weft_object *o, uint32_t flags)
+static inline __attribute__((always_inline)) void untrack_dying(weft_thread *t, weft_object *o,
+                                                                uint32_t flags)
 {
     /* Nobody else references a dying object: a plain load and store. */
     weft_store_relaxed(&o->flags, flags & ~WEFT_OBJ_GC_TRACKED);
-    _weft_gc_young_count(-1);
+    _weft_gc_young_count_on(t, -1);
     if ((flags & WEFT_OBJ_POOLED) && weft_load_relaxed(&_weft_pool_of(o)->gc_age) == 2)
         _weft_gc_old_death();
 }
@@ -298,7 +299,7 @@ void _weft_object_untrack_dying(weft_object *o)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
     if (flags & WEFT_OBJ_GC_TRACKED)
-        untrack_dying(o, flags);
+        untrack_dying(_weft_tls_thread, o, flags);
 }
 
 void _weft_object_free_memory(weft_object *o)
@@ -414,7 +415,7 @@ static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_threa
     uint32_t flags = weft_load_relaxed(&o->flags);
     const weft_type *type = o->type;
     if (flags & WEFT_OBJ_GC_TRACKED)
-        untrack_dying(o, flags);
+        untrack_dying(t, o, flags);
     if (!type->dealloc && !type->finalize && !(flags & WEFT_OBJ_WEAKREFS))
         free_leaf(t, o, flags);
     else

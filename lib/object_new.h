@@ -72,7 +72,7 @@ WEFT_INLINE weft_object *_weft_object_new_inline(const weft_type *type, size_t s
                 _weft_object_zero_body(o, size);
             weft_counter_add_owner(&t->xcreated, 1);
             if (track)
-                _weft_gc_young_count(1);
+                _weft_gc_young_count_on(t, 1);
             return o;
         }
     }

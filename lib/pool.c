@@ -201,10 +201,9 @@ void _weft_pool_clear_pending(weft_pool *pool)
     (void)ok;
 }
 
-/* Free into an abandoned pool under its class lock. False if the pool was
- * adopted in the meantime (the caller retries the lock-free path). */
 /* Free the chain first..last (linked, poisoned) into an abandoned pool, under
- * its class lock. False if the pool is no longer abandoned. */
+ * its class lock. False if the pool was adopted in the meantime (the caller
+ * retries the lock-free path). */
 static bool free_into_abandoned(weft_pool *pool, weft_block *first, weft_block *last)
 {
     abandoned_class *ac = abandoned_of(pool);

@@ -215,6 +215,9 @@ static void *collector_main(void *arg)
         if (stop)
             break;
         long found = run_collection(gen);
+        /* Garbage that died here filled this thread's freelists; it makes no
+         * objects to revive them, so they would pin mutators' pools. */
+        _weft_freelists_flush(_weft_tls_thread);
         pthread_mutex_lock(&collector_lock);
         last_found = found;
         completed = seq;

@@ -147,9 +147,9 @@ static inline void _weft_quiescent_every(weft_thread *t, unsigned period)
 #define WEFT_GC_YOUNG_BATCH 64
 void _weft_gc_young_add(long delta);
 
-static inline void _weft_gc_young_count(long delta)
+/* The same for a caller that has the calling thread's record at hand. */
+static inline void _weft_gc_young_count_on(weft_thread *t, long delta)
 {
-    weft_thread *t = _weft_tls_thread;
     if (WEFT_LIKELY(t)) {
         long n = t->gc_young_local + delta;
         if (WEFT_LIKELY(n < WEFT_GC_YOUNG_BATCH && n > -WEFT_GC_YOUNG_BATCH)) {
@@ -158,6 +158,11 @@ static inline void _weft_gc_young_count(long delta)
         }
     }
     _weft_gc_young_add(delta);
+}
+
+static inline void _weft_gc_young_count(long delta)
+{
+    _weft_gc_young_count_on(_weft_tls_thread, delta);
 }
 
 /* Counters summed over all records (live objects at shutdown). */
