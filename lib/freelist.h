@@ -67,22 +67,21 @@ WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t fl
     return true;
 }
 
-/* A listed object of list `index` revived as a new object of type (tracked
- * if `track`), with one reference owned by the calling thread, its body
+/* A listed object of list `index` revived as a new object of the list's
+ * type (tracked if `track`), with one reference owned by the calling thread, its body
  * zeroed if `zero_body` (else the caller writes all of it, as for
  * _weft_object_new_inline). NULL if the list is empty or a creation's poll
  * is due: the caller's _weft_object_new_inline then takes its slow path. */
-WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, const weft_type *type, size_t size,
-                                            bool zero_body, bool track)
+WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, size_t size, bool zero_body,
+                                            bool track)
 {
     weft_thread *t = _weft_tls_thread;
     if (WEFT_UNLIKELY(!t))
         return NULL;
     weft_freelist *fl = &t->freelists[index];
     weft_object *o = fl->head;
-    unsigned polls = t->quiescent_countdown + 1;
-    bool due = weft_load_relaxed(&t->xbreaker) | (polls >= WEFT_NEW_QUIESCENT_PERIOD) |
-               (weft_load_relaxed(&_weft_alloc_flags) != 0);
+    unsigned polls;
+    bool due = _weft_creation_poll_due(t, &polls);
     if (!o || due)
         return NULL;
     t->quiescent_countdown = polls;

@@ -36,8 +36,7 @@ weft_object *weft_int_new(int64_t value)
 {
     if (value >= WEFT_SMALL_INT_MIN && value <= WEFT_SMALL_INT_MAX)
         return &small_ints[value - WEFT_SMALL_INT_MIN].ob;
-    weft_object *o =
-        _weft_freelist_pop(WEFT_FREELIST_INT, &weft_int_type, sizeof(weft_int), false, false);
+    weft_object *o = _weft_freelist_pop(WEFT_FREELIST_INT, sizeof(weft_int), false, false);
     if (!o)
         o = _weft_object_new_inline(&weft_int_type, sizeof(weft_int), false, false);
     if (o)

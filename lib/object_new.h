@@ -26,6 +26,15 @@
  * an object outside the pools. Zeroes the body. NULL with an error set. */
 weft_object *_weft_object_new_slow(const weft_type *type, size_t size, bool track);
 
+/* Is a creation's poll due on t (then the slow path does it)? *polls is the
+ * countdown to store if not. */
+WEFT_INLINE bool _weft_creation_poll_due(const weft_thread *t, unsigned *polls)
+{
+    *polls = t->quiescent_countdown + 1;
+    return weft_load_relaxed(&t->xbreaker) | (*polls >= WEFT_NEW_QUIESCENT_PERIOD) |
+           (weft_load_relaxed(&_weft_alloc_flags) != 0);
+}
+
 /* The header of a new object owned by t. The fields are stored one by one
  * (atomically): a lock-free reader may still be looking at the counts of the
  * object that used the block before (pool.h, "Pool kinds"). */
@@ -50,9 +59,8 @@ WEFT_INLINE weft_object *_weft_object_new_inline(const weft_type *type, size_t s
     weft_thread *t = _weft_tls_thread;
     weft_heap *h = _weft_tls_heap;
     if (WEFT_LIKELY(t && h && size <= WEFT_SMALL_MAX)) {
-        unsigned polls = t->quiescent_countdown + 1;
-        bool due = weft_load_relaxed(&t->xbreaker) | (polls >= WEFT_NEW_QUIESCENT_PERIOD) |
-                   (weft_load_relaxed(&_weft_alloc_flags) != 0);
+        unsigned polls;
+        bool due = _weft_creation_poll_due(t, &polls);
         unsigned cls = _weft_size_class(size);
         if (cls < WEFT_OBJ_MIN_CLASS)
             cls = WEFT_OBJ_MIN_CLASS;

@@ -59,7 +59,7 @@ WEFT_INLINE weft_object *tuple_alloc(size_t n, bool zero_items, bool track)
     }
     size_t size = sizeof(weft_tuple) + n * sizeof(weft_object *);
     weft_object *o = n - 1 < WEFT_FREELIST_TUPLE_MAX
-                         ? _weft_freelist_pop((unsigned)n, &weft_tuple_type, size, zero_items, track)
+                         ? _weft_freelist_pop((unsigned)n, size, zero_items, track)
                          : NULL;
     if (!o)
         o = _weft_object_new_inline(&weft_tuple_type, size, zero_items, track);
