@@ -2,8 +2,8 @@
  * object is listed and revived by the next creation of its kind on the same
  * thread; while listed it is dead to everyone (a stray decref is reported as
  * one of a freed object); a revival is a new object in every field; the
- * lists are flushed when their thread detaches; nothing is revived while
- * tracing is on. */
+ * lists are flushed when their thread detaches and, on the collector
+ * thread, after each collection; nothing is revived while tracing is on. */
 #define WEFT_BUILDING_LIBRARY 1
 #include "check.h"
 #include "objtest.h"
@@ -118,6 +118,30 @@ static void tracing_bypasses(void)
     weft_decref(c);
 }
 
+/* The collector thread frees garbage tuples into its own lists; it makes no
+ * tuples to revive them, so it flushes them after each collection. */
+static void collector_flushes(void)
+{
+    const unsigned tuple3_class = 4; /* 24 + 8 + 3 x 8 = 56 bytes: 64 (a node is 48) */
+    weft_gc_collect(2);
+    size_t before = blocks_in_use(tuple3_class);
+    int made = 0;
+    for (int i = 0; i < 200; i++) {
+        weft_object *n = cnode_new(1000 + i);
+        weft_object *t = n ? weft_tuple_pack(3, n, weft_int_new(1), weft_int_new(2)) : NULL;
+        if (t) {
+            ((node *)n)->child = weft_newref(t); /* t <-> n: garbage below */
+            made++;
+        }
+        weft_xdecref(t);
+        weft_xdecref(n);
+    }
+    CHECK_EQ_INT(made, 200);
+    CHECK_EQ_INT(blocks_in_use(tuple3_class), before + 200);
+    CHECK_EQ_INT(weft_gc_collect(2), 400);
+    CHECK_EQ_INT(blocks_in_use(tuple3_class), before);
+}
+
 int main(void)
 {
     CHECK_DIES_WITH(decref_listed, NULL, "decref of a freed object: object 0x");
@@ -126,6 +150,7 @@ int main(void)
     revival();
     exit_flushes();
     tracing_bypasses();
+    collector_flushes();
     CHECK_EQ_INT(weft_shutdown(), 0); /* nothing listed counts as alive */
     return check_finish();
 }
