@@ -34,10 +34,14 @@ WEFT_API int weft_gc_is_enabled(void);
 /* Collect generations 0..gen (0, 1 or 2; -1 for 2) and wait for it. Returns
  * the number of unreachable objects found, or -1 (WEFT_EINVAL for a bad
  * generation, WEFT_ESTATE if the thread is not attached or is inside a
- * blocking region). Works while the
- * collector is disabled (as gc.collect does). */
+ * blocking region). Works while the collector is disabled (as gc.collect
+ * does). */
 WEFT_API long weft_gc_collect(int gen);
 
+/* The defaults are CPython's (2000, 10, 10), with one difference: while
+ * collections find no garbage, the young count that starts the next one
+ * doubles, up to 8 x threshold0, and it returns to threshold0 when one finds
+ * garbage (docs/collector.md). Thresholds set here are exact. */
 WEFT_API void weft_gc_set_threshold(long threshold0, long threshold1, long threshold2);
 WEFT_API void weft_gc_get_threshold(long *threshold0, long *threshold1, long *threshold2);
 /* The counts that the thresholds are compared with: young objects (tracked
