@@ -698,8 +698,10 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
      * earlier death in this loop brought to our hold alone is untracked too. */
     for (size_t i = 0; i < u->n; i++) {
         weft_object *o = u->items[i];
+        /* A plain update, as at any death: nobody else holds a reference
+         * (a merger that holds a QUEUED one touches only its counts). */
         if (weft_refcount(o) == 1)
-            atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+            weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) & ~WEFT_OBJ_GC_TRACKED);
         weft_decref(o);
     }
     _weft_heap_remote_batch_end();

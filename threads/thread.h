@@ -52,7 +52,7 @@ enum {
 #define WEFT_NO_THREAD UINT32_MAX /* _weft_tls_index of a detached thread */
 
 /* A freelist of dead built-in objects kept for reuse (lib/freelist.h).
- * Written by its thread only; n is read by the live-object count. */
+ * Written by its thread only; xn is also read by the live-object count. */
 typedef struct weft_freelist {
     weft_object *head;
     WEFT_ATOMIC(unsigned) xn;
@@ -147,7 +147,7 @@ static inline void _weft_quiescent_every(weft_thread *t, unsigned period)
 #define WEFT_GC_YOUNG_BATCH 64
 void _weft_gc_young_add(long delta);
 
-/* The same for a caller that has the calling thread's record at hand. */
+/* Count delta on t, the calling thread's record (NULL: publish at once). */
 static inline void _weft_gc_young_count_on(weft_thread *t, long delta)
 {
     if (WEFT_LIKELY(t)) {
