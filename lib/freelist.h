@@ -35,25 +35,27 @@ WEFT_INLINE size_t _weft_freelist_block_size(const weft_object *o)
     return _weft_class_block_size(_weft_pool_of(o)->cls);
 }
 
+/* The list of a thread for tuples of n items, or NULL. */
+WEFT_INLINE weft_freelist *_weft_freelist_of_tuple(weft_thread *t, size_t n)
+{
+    return n - 1 < WEFT_FREELIST_TUPLE_MAX ? &t->freelists[n] : NULL;
+}
+
 /* The list an object of this kind goes to at its death, or NULL. */
 WEFT_INLINE weft_freelist *_weft_freelist_of(weft_thread *t, const weft_object *o)
 {
     const weft_type *type = o->type;
     if (type == &weft_int_type)
         return &t->freelists[WEFT_FREELIST_INT];
-    if (type == &weft_tuple_type) {
-        size_t n = ((const weft_tuple *)o)->size;
-        if (n - 1 < WEFT_FREELIST_TUPLE_MAX)
-            return &t->freelists[n];
-    }
+    if (type == &weft_tuple_type)
+        return _weft_freelist_of_tuple(t, ((const weft_tuple *)o)->size);
     return NULL;
 }
 
-/* At death, after the type's dealloc: list o, dying on thread t with these
- * flags, if it may be. False: the caller frees it. */
-WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t flags)
+/* At death, after the type's dealloc: list o, dying with these flags, on
+ * fl (NULL: o's kind has no list) if it may be. False: the caller frees it. */
+WEFT_INLINE bool _weft_freelist_push_on(weft_freelist *fl, weft_object *o, uint32_t flags)
 {
-    weft_freelist *fl = _weft_freelist_of(t, o); /* first: most types have none */
     if (!fl || flags != WEFT_OBJ_POOLED || weft_load_relaxed(&_weft_alloc_flags) != 0)
         return false;
     unsigned n = weft_load_relaxed(&fl->xn);
@@ -65,6 +67,12 @@ WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t fl
     fl->head = o;
     weft_store_relaxed(&fl->xn, n + 1);
     return true;
+}
+
+/* The same for an object of any kind, dying on thread t. */
+WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t flags)
+{
+    return _weft_freelist_push_on(_weft_freelist_of(t, o), o, flags);
 }
 
 /* A listed object of list `index` revived as a new object of the list's

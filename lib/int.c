@@ -32,15 +32,23 @@ void _weft_small_ints_init(void)
     }
 }
 
+/* An int made from the pools (the freelist is empty or a poll is due). */
+static __attribute__((noinline)) weft_object *int_new_pooled(int64_t value)
+{
+    weft_object *o = _weft_object_new_inline(&weft_int_type, sizeof(weft_int), false, false);
+    if (o)
+        ((weft_int *)o)->value = value;
+    return o;
+}
+
 weft_object *weft_int_new(int64_t value)
 {
     if (value >= WEFT_SMALL_INT_MIN && value <= WEFT_SMALL_INT_MAX)
         return &small_ints[value - WEFT_SMALL_INT_MIN].ob;
     weft_object *o = _weft_freelist_pop(WEFT_FREELIST_INT, sizeof(weft_int), false, false);
-    if (!o)
-        o = _weft_object_new_inline(&weft_int_type, sizeof(weft_int), false, false);
-    if (o)
-        ((weft_int *)o)->value = value;
+    if (WEFT_UNLIKELY(!o))
+        return int_new_pooled(value); /* a tail call: the fast path needs no frame */
+    ((weft_int *)o)->value = value;
     return o;
 }
 

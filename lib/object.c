@@ -243,11 +243,21 @@ static __attribute__((noinline)) void give_up_ownership(weft_object *o, int32_t 
         _weft_dealloc(o);
 }
 
+/* A decref by a thread that is not attached, or below zero: either stops the
+ * process. A call of its own, so that the caller's fast path needs no frame. */
+static __attribute__((noinline, cold)) void decref_misuse(weft_object *o)
+{
+    _weft_thread_current_or_die("weft_decref", o);
+    _weft_refcount_underflow(o, "weft_decref");
+}
+
 void _weft_decref_local_zero(weft_object *o)
 {
-    weft_thread *t = _weft_thread_current_or_die("weft_decref", o);
-    if (WEFT_UNLIKELY(weft_load_relaxed(&o->ref_local) == 0))
-        _weft_refcount_underflow(o, "weft_decref");
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_UNLIKELY(!t || weft_load_relaxed(&o->ref_local) == 0)) {
+        decref_misuse(o);
+        return;
+    }
     weft_store_relaxed(&o->ref_local, 0);
     int32_t shared = weft_load_acquire(&o->ref_shared);
     if (WEFT_LIKELY(shared == 0))
@@ -399,14 +409,59 @@ static __attribute__((noinline)) void dealloc_running_code(weft_thread *t, weft_
     t->dealloc_depth--;
 }
 
-/* Free (or list) an object that runs no code at its death and owns nothing. */
-static inline __attribute__((always_inline)) void free_leaf(weft_thread *t, weft_object *o,
-                                                            uint32_t flags)
+/* Free a dead object that is not to be listed. */
+static inline __attribute__((always_inline)) void free_unlisted(weft_thread *t, weft_object *o,
+                                                                uint32_t flags)
 {
-    if (_weft_freelist_push(t, o, flags))
-        return;
     weft_counter_add_owner(&t->xfreed, 1);
     free_memory(o, flags);
+}
+
+/* A dying tuple's items released without running code, where each is
+ * immortal or ours with a local count above one: the plain decrement
+ * weft_decref would make. Returns the number released: short of the size at
+ * the first other item (whose release could free something, or takes an
+ * atomic). */
+static inline __attribute__((always_inline)) size_t tuple_release_items_quietly(weft_tuple *tu)
+{
+    uint32_t me = _weft_tls_index;
+    size_t n = tu->size, i = 0;
+    for (; i < n; i++) {
+        weft_object *item = tu->items[i];
+        if (!item)
+            continue;
+        uint32_t local = weft_load_relaxed(&item->ref_local);
+        if (local == WEFT_IMMORTAL_LOCAL)
+            continue;
+        if (local <= 1 || weft_load_relaxed(&item->owner) != me)
+            break;
+        weft_store_relaxed(&item->ref_local, local - 1);
+    }
+    return i;
+}
+
+/* The general death of a tuple whose first `released` items were released:
+ * tuple_clear releases the rest. */
+static __attribute__((noinline)) void dealloc_tuple_rest(weft_thread *t, weft_object *o,
+                                                         size_t released)
+{
+    memset(((weft_tuple *)o)->items, 0, released * sizeof(weft_object *));
+    dealloc_running_code(t, o);
+}
+
+/* An untracked tuple without weakrefs (no finalizer: the type has none)
+ * dies without a frame when its items all survive it. */
+static __attribute__((noinline)) void dealloc_quiet_tuple(weft_thread *t, weft_object *o,
+                                                          uint32_t flags)
+{
+    weft_tuple *tu = (weft_tuple *)o;
+    size_t released = tuple_release_items_quietly(tu);
+    if (released < tu->size) {
+        dealloc_tuple_rest(t, o, released);
+        return;
+    }
+    if (!_weft_freelist_push_on(_weft_freelist_of_tuple(t, tu->size), o, flags))
+        free_unlisted(t, o, flags);
 }
 
 static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_thread *t,
@@ -414,23 +469,35 @@ static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_threa
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
     const weft_type *type = o->type;
-    if (flags & WEFT_OBJ_GC_TRACKED)
+    if (flags & WEFT_OBJ_GC_TRACKED) {
         untrack_dying(t, o, flags);
-    if (!type->dealloc && !type->finalize && !(flags & WEFT_OBJ_WEAKREFS))
-        free_leaf(t, o, flags);
+        flags &= ~WEFT_OBJ_GC_TRACKED;
+    }
+    if (type == &weft_tuple_type && !(flags & WEFT_OBJ_WEAKREFS))
+        dealloc_quiet_tuple(t, o, flags);
+    else if (!type->dealloc && !type->finalize && !(flags & WEFT_OBJ_WEAKREFS))
+        free_unlisted(t, o, flags); /* a tracked leaf: no listed type is one */
     else
         dealloc_running_code(t, o);
 }
 
-/* The body of _weft_dealloc. Its common case (an untracked object with nothing
- * to run: ints, strs) makes no call but tail calls, so that it needs no frame. */
+/* The body of _weft_dealloc. Its common cases (an untracked object with nothing
+ * to run: ints, strs; a tuple of survivors) make no call but tail calls, so
+ * that they need no frame. */
 static inline __attribute__((always_inline)) void dealloc_on(weft_thread *t, weft_object *o)
 {
     uint32_t flags = weft_load_relaxed(&o->flags);
     const weft_type *type = o->type;
+    /* The commonest death of all, first: a plain int goes to its list. The
+     * int is the one leaf type with a list, so other leaves go unlisted. */
+    if (type == &weft_int_type &&
+        _weft_freelist_push_on(&t->freelists[WEFT_FREELIST_INT], o, flags))
+        return;
     if (WEFT_LIKELY(!(flags & (WEFT_OBJ_GC_TRACKED | WEFT_OBJ_WEAKREFS)) && !type->dealloc &&
                     !type->finalize))
-        free_leaf(t, o, flags);
+        free_unlisted(t, o, flags);
+    else if (type == &weft_tuple_type && !(flags & (WEFT_OBJ_GC_TRACKED | WEFT_OBJ_WEAKREFS)))
+        dealloc_quiet_tuple(t, o, flags);
     else
         dealloc_tracked_or_running_code(t, o);
 }

@@ -31,8 +31,10 @@ weft_object *_weft_object_new_slow(const weft_type *type, size_t size, bool trac
 WEFT_INLINE bool _weft_creation_poll_due(const weft_thread *t, unsigned *polls)
 {
     *polls = t->quiescent_countdown + 1;
-    return weft_load_relaxed(&t->xbreaker) | (*polls >= WEFT_NEW_QUIESCENT_PERIOD) |
-           (weft_load_relaxed(&_weft_alloc_flags) != 0);
+    /* Branches, not a combined test: each is a compare and a jump, and
+     * none is ever taken on the fast path. */
+    return weft_load_relaxed(&t->xbreaker) || *polls >= WEFT_NEW_QUIESCENT_PERIOD ||
+           weft_load_relaxed(&_weft_alloc_flags) != 0;
 }
 
 /* The header of a new object owned by t. The fields are stored one by one

@@ -73,37 +73,71 @@ weft_object *weft_tuple_new(size_t n)
     return tuple_alloc(n, true, true);
 }
 
-/* A tuple made whole at once is born tracked or not: the untracking rule
- * is applied before anyone can see it, without an atomic or a count. */
+/* A new tuple's items, from `from` on, stored but not yet referenced, take
+ * their references (tracked: whether an item before `from` is tracked): the
+ * general case of tuple_reference_items. */
+static __attribute__((noinline)) weft_object *tuple_reference_items_from(weft_object *o,
+                                                                         size_t from,
+                                                                         uint32_t tracked)
+{
+    weft_tuple *t = (weft_tuple *)o;
+    for (size_t i = from; i < t->size; i++) {
+        weft_object *item = t->items[i];
+        if (!item) {
+            for (size_t j = i; j < t->size; j++)
+                t->items[j] = NULL;
+            weft_decref(o);
+            _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
+            return NULL;
+        }
+        tracked |= weft_load_relaxed(&item->flags);
+        weft_incref(item);
+    }
+    if (tracked & WEFT_OBJ_GC_TRACKED) {
+        /* No one else has seen the tuple: a plain update. */
+        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_GC_TRACKED);
+        _weft_gc_young_count(1);
+    }
+    return o;
+}
+
+/* The items of new tuple o, stored but not yet referenced, take their
+ * references, and o is tracked if one of them is: the untracking rule applied
+ * before anyone can see the tuple, without an atomic or a count. Inline, the
+ * items that are immortal or ours (weft_incref's plain cases); the others,
+ * a NULL item or a tracked one go to the general case. */
+WEFT_INLINE weft_object *tuple_reference_items(weft_object *o)
+{
+    weft_tuple *t = (weft_tuple *)o;
+    size_t n = t->size;
+    uint32_t me = _weft_tls_index;
+    size_t i = 0;
+    for (; i < n; i++) {
+        weft_object *item = t->items[i];
+        if (!item || (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED))
+            break;
+        uint32_t local = weft_load_relaxed(&item->ref_local);
+        if (local == WEFT_IMMORTAL_LOCAL)
+            continue;
+        if (local + 1 == WEFT_IMMORTAL_LOCAL || weft_load_relaxed(&item->owner) != me)
+            break;
+        weft_store_relaxed(&item->ref_local, local + 1);
+    }
+    return i == n ? o : tuple_reference_items_from(o, i, 0);
+}
+
 weft_object *weft_tuple_pack(size_t n, ...)
 {
     weft_object *o = tuple_alloc(n, false, false);
     if (!o)
         return NULL;
     weft_tuple *t = (weft_tuple *)o;
-    bool track = false;
     va_list ap;
     va_start(ap, n);
-    for (size_t i = 0; i < n; i++) {
-        weft_object *item = va_arg(ap, weft_object *);
-        if (!item) {
-            va_end(ap);
-            for (size_t j = i; j < n; j++)
-                t->items[j] = NULL;
-            weft_decref(o);
-            _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
-            return NULL;
-        }
-        track |= weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED;
-        t->items[i] = weft_newref(item);
-    }
+    for (size_t i = 0; i < n; i++)
+        t->items[i] = va_arg(ap, weft_object *);
     va_end(ap);
-    if (track) {
-        /* No one else has seen the tuple: a plain update. */
-        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_GC_TRACKED);
-        _weft_gc_young_count(1);
-    }
-    return o;
+    return tuple_reference_items(o);
 }
 
 int weft_is_tuple(const weft_object *o)

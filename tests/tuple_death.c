@@ -1,0 +1,166 @@
+/* The death of a tuple (lib/object.c, dealloc_quiet_tuple): items that
+ * survive it (immortal, or ours with another reference) are released in
+ * place; at the first item that does not (one that dies with the tuple, one
+ * owned by another thread) the general path releases that item and the rest,
+ * and never the ones already released. Each case checks every item's count
+ * afterwards, and which items died. */
+#define WEFT_BUILDING_LIBRARY 1
+#include "check.h"
+#include "objtest.h"
+#include "object_internal.h"
+
+static bool is_dead(const weft_object *o)
+{
+    return atomic_load(&o->ref_shared) == WEFT_SHARED_DEAD;
+}
+
+static void survivors_only(void)
+{
+    weft_object *a = weft_int_new(50001), *s = weft_str_new("kept", 4);
+    REQUIRE(a && s);
+    weft_object *t = weft_tuple_pack(4, a, weft_int_new(7), s, a);
+    REQUIRE(t != NULL);
+    CHECK_EQ_INT(weft_refcount(a), 3);
+    CHECK_EQ_INT(weft_refcount(s), 2);
+    weft_decref(t);
+    CHECK(is_dead(t));
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    CHECK_EQ_INT(weft_refcount(s), 1);
+    weft_decref(a);
+    weft_decref(s);
+}
+
+/* a is released in place, b is the tuple's alone (it dies), c comes after. */
+static void an_item_dies(void)
+{
+    weft_object *a = weft_int_new(50002), *c = weft_str_new("after", 5);
+    weft_object *b = weft_int_new(50003);
+    REQUIRE(a && b && c);
+    weft_object *t = weft_tuple_pack(3, a, b, c);
+    REQUIRE(t != NULL);
+    weft_decref(b); /* the tuple's reference is its last */
+    weft_decref(t);
+    CHECK(is_dead(b));
+    CHECK(!is_dead(a) && !is_dead(c));
+    CHECK_EQ_INT(weft_refcount(a), 1); /* released once, not twice */
+    CHECK_EQ_INT(weft_refcount(c), 1);
+    weft_decref(a);
+    weft_decref(c);
+}
+
+/* A chain of single-item tuples: each dies when its holder does. */
+static void items_die_in_a_chain(void)
+{
+    weft_object *leaf = weft_int_new(50004);
+    weft_object *inner = weft_tuple_pack(1, leaf);
+    weft_decref(leaf);
+    weft_object *outer = weft_tuple_pack(2, weft_int_new(1), inner);
+    weft_decref(inner);
+    REQUIRE(outer != NULL);
+    weft_decref(outer);
+    CHECK(is_dead(outer) && is_dead(inner) && is_dead(leaf));
+}
+
+static void a_slot_left_empty(void)
+{
+    weft_object *a = weft_int_new(50005);
+    weft_object *t = weft_tuple_new(3);
+    REQUIRE(t != NULL);
+    CHECK_EQ_INT(weft_tuple_set_new(t, 1, weft_newref(a)), 0);
+    weft_decref(t); /* slots 0 and 2 are NULL */
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    weft_decref(a);
+}
+
+/* A tracked tuple is untracked at its death; its survivors are released in
+ * place and the young count comes back. */
+static void tracked_tuple(void)
+{
+    weft_object *n = node_new(1, NULL), *a = weft_int_new(50006);
+    long before, c1, c2;
+    weft_gc_get_count(&before, &c1, &c2);
+    weft_object *t = weft_tuple_pack(2, a, n);
+    REQUIRE(t != NULL);
+    CHECK(weft_gc_is_tracked(t));
+    weft_decref(t);
+    long after;
+    weft_gc_get_count(&after, &c1, &c2);
+    CHECK_EQ_INT(after, before);
+    CHECK_EQ_INT(weft_refcount(n), 1);
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    CHECK_EQ_INT(node_deaths[1], 0);
+    weft_decref(n);
+    CHECK_EQ_INT(node_deaths[1], 1);
+    weft_decref(a);
+}
+
+static void on_cleared(weft_object *ref, void *arg)
+{
+    (void)ref;
+    (*(int *)arg)++;
+}
+
+/* A tuple with weakrefs takes the general path, which clears them. */
+static void tuple_with_a_weakref(void)
+{
+    weft_object *a = weft_int_new(50007);
+    weft_object *t = weft_tuple_pack(1, a);
+    int cleared = 0;
+    weft_object *w = weft_weakref_new(t, on_cleared, &cleared);
+    REQUIRE(w != NULL);
+    weft_decref(t);
+    CHECK(weft_weakref_get(w) == NULL);
+    CHECK_EQ_INT(cleared, 1);
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    weft_decref(w);
+    weft_decref(a);
+}
+
+/* An item owned by another thread: its release is the shared decrement. */
+static weft_object *foreign_item;
+static atomic_int foreign_state; /* 1: made, 2: may detach */
+
+static void *foreign_owner(void *arg)
+{
+    (void)arg;
+    weft_thread_attach();
+    foreign_item = weft_str_new("foreign", 7);
+    atomic_store(&foreign_state, 1);
+    while (atomic_load(&foreign_state) != 2)
+        weft_test_yield();
+    weft_decref(foreign_item);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void an_item_of_another_thread(void)
+{
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, foreign_owner, NULL) == 0);
+    while (atomic_load(&foreign_state) != 1)
+        weft_test_yield();
+    weft_object *mine = weft_int_new(50008);
+    weft_object *t = weft_tuple_pack(3, mine, foreign_item, mine);
+    REQUIRE(t != NULL);
+    CHECK_EQ_INT(weft_refcount(foreign_item), 2);
+    weft_decref(t);
+    CHECK_EQ_INT(weft_refcount(foreign_item), 1);
+    CHECK_EQ_INT(weft_refcount(mine), 1);
+    atomic_store(&foreign_state, 2);
+    weft_test_join(th);
+    weft_decref(mine);
+}
+
+int main(void)
+{
+    REQUIRE(weft_init(NULL) == 0); /* attaches this thread */
+    survivors_only();
+    an_item_dies();
+    items_die_in_a_chain();
+    a_slot_left_empty();
+    tracked_tuple();
+    tuple_with_a_weakref();
+    an_item_of_another_thread();
+    CHECK_EQ_INT(weft_shutdown(), 0);
+    return check_finish();
+}
