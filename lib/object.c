@@ -455,12 +455,12 @@ static __attribute__((noinline)) void dealloc_quiet_tuple(weft_thread *t, weft_o
                                                           uint32_t flags)
 {
     weft_tuple *tu = (weft_tuple *)o;
-    size_t released = tuple_release_items_quietly(tu);
-    if (released < tu->size) {
+    size_t n = tu->size, released = tuple_release_items_quietly(tu);
+    if (released < n) {
         dealloc_tuple_rest(t, o, released);
         return;
     }
-    if (!_weft_freelist_push_on(_weft_freelist_of_tuple(t, tu->size), o, flags))
+    if (!_weft_freelist_push_on(_weft_freelist_of_tuple(t, n), o, flags))
         free_unlisted(t, o, flags);
 }
 

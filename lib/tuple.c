@@ -73,16 +73,14 @@ weft_object *weft_tuple_new(size_t n)
     return tuple_alloc(n, true, true);
 }
 
-/* A new tuple's items, from `from` on, stored but not yet referenced, take
- * their references (tracked: whether an item before `from` is tracked): the
- * general case of tuple_reference_items. */
-static __attribute__((noinline)) weft_object *tuple_reference_items_from(weft_object *o,
-                                                                         size_t from,
-                                                                         uint32_t tracked)
+/* The general case of weft_tuple_pack, from item i on (*ap has the items
+ * after it; tracked: whether an item before i is tracked). */
+static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, size_t i,
+                                                              weft_object *item, va_list *ap,
+                                                              bool tracked)
 {
     weft_tuple *t = (weft_tuple *)o;
-    for (size_t i = from; i < t->size; i++) {
-        weft_object *item = t->items[i];
+    for (;;) {
         if (!item) {
             for (size_t j = i; j < t->size; j++)
                 t->items[j] = NULL;
@@ -90,10 +88,14 @@ static __attribute__((noinline)) weft_object *tuple_reference_items_from(weft_ob
             _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
-        tracked |= weft_load_relaxed(&item->flags);
-        weft_incref(item);
+        if (!weft_is_immortal(item))
+            tracked |= weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED;
+        t->items[i] = weft_newref(item);
+        if (++i == t->size)
+            break;
+        item = va_arg(*ap, weft_object *);
     }
-    if (tracked & WEFT_OBJ_GC_TRACKED) {
+    if (tracked) {
         /* No one else has seen the tuple: a plain update. */
         weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_GC_TRACKED);
         _weft_gc_young_count(1);
@@ -101,43 +103,42 @@ static __attribute__((noinline)) weft_object *tuple_reference_items_from(weft_ob
     return o;
 }
 
-/* The items of new tuple o, stored but not yet referenced, take their
- * references, and o is tracked if one of them is: the untracking rule applied
- * before anyone can see the tuple, without an atomic or a count. Inline, the
- * items that are immortal or ours (weft_incref's plain cases); the others,
- * a NULL item or a tracked one go to the general case. */
-WEFT_INLINE weft_object *tuple_reference_items(weft_object *o)
-{
-    weft_tuple *t = (weft_tuple *)o;
-    size_t n = t->size;
-    uint32_t me = _weft_tls_index;
-    size_t i = 0;
-    for (; i < n; i++) {
-        weft_object *item = t->items[i];
-        if (!item || (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED))
-            break;
-        uint32_t local = weft_load_relaxed(&item->ref_local);
-        if (local == WEFT_IMMORTAL_LOCAL)
-            continue;
-        if (local + 1 == WEFT_IMMORTAL_LOCAL || weft_load_relaxed(&item->owner) != me)
-            break;
-        weft_store_relaxed(&item->ref_local, local + 1);
-    }
-    return i == n ? o : tuple_reference_items_from(o, i, 0);
-}
-
+/* A tuple made whole at once is born tracked or not: the untracking rule is
+ * applied before anyone can see it, without an atomic or a count. An
+ * immortal item never makes the tuple tracked: an immortal is never garbage,
+ * so no garbage cycle runs through it, and a tuple whose items are all
+ * immortal or untracked can be on none. Inline, the items that are immortal
+ * or ours and untracked (weft_incref's plain cases); from the first other
+ * item on (a NULL item too), the general case. */
 weft_object *weft_tuple_pack(size_t n, ...)
 {
     weft_object *o = tuple_alloc(n, false, false);
     if (!o)
         return NULL;
     weft_tuple *t = (weft_tuple *)o;
+    uint32_t me = _weft_tls_index;
     va_list ap;
     va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        t->items[i] = va_arg(ap, weft_object *);
+    for (size_t i = 0; i < n; i++) {
+        weft_object *item = va_arg(ap, weft_object *);
+        uint32_t local;
+        if (!item)
+            goto general;
+        local = weft_load_relaxed(&item->ref_local);
+        if (local != WEFT_IMMORTAL_LOCAL) {
+            if ((weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED) ||
+                local + 1 == WEFT_IMMORTAL_LOCAL || weft_load_relaxed(&item->owner) != me)
+                goto general;
+            weft_store_relaxed(&item->ref_local, local + 1);
+        }
+        t->items[i] = item;
+        continue;
+    general:
+        o = tuple_pack_from(o, i, item, &ap, false);
+        break;
+    }
     va_end(ap);
-    return tuple_reference_items(o);
+    return o;
 }
 
 int weft_is_tuple(const weft_object *o)
@@ -177,7 +178,8 @@ void weft_tuple_maybe_untrack(weft_object *o)
     weft_tuple *t = (weft_tuple *)o;
     for (size_t i = 0; i < t->size; i++) {
         weft_object *item = t->items[i];
-        if (!item || (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED))
+        if (!item ||
+            (!weft_is_immortal(item) && (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED)))
             return;
     }
     if (atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed) &

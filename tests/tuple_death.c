@@ -100,6 +100,27 @@ static void on_cleared(weft_object *ref, void *arg)
     (*(int *)arg)++;
 }
 
+/* An immortal item is never garbage, so it does not make its tuple tracked,
+ * however the tuple is made; a tracked mortal one does. */
+static void immortal_items(void)
+{
+    weft_object *n = node_new(2, NULL), *m = node_new(3, NULL);
+    weft_set_immortal(n);
+    weft_object *t = weft_tuple_pack(2, n, weft_int_new(5));
+    CHECK(!weft_gc_is_tracked(t));
+    weft_object *u = weft_tuple_pack(2, n, m);
+    CHECK(weft_gc_is_tracked(u));
+    weft_object *v = weft_tuple_new(1);
+    CHECK_EQ_INT(weft_tuple_set_new(v, 0, n), 0);
+    weft_tuple_maybe_untrack(v);
+    CHECK(!weft_gc_is_tracked(v));
+    weft_decref(t);
+    weft_decref(u);
+    weft_decref(v);
+    CHECK_EQ_INT(weft_refcount(m), 1);
+    weft_decref(m);
+}
+
 /* A tuple with weakrefs takes the general path, which clears them. */
 static void tuple_with_a_weakref(void)
 {
@@ -159,6 +180,7 @@ int main(void)
     items_die_in_a_chain();
     a_slot_left_empty();
     tracked_tuple();
+    immortal_items();
     tuple_with_a_weakref();
     an_item_of_another_thread();
     CHECK_EQ_INT(weft_shutdown(), 0);

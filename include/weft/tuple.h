@@ -2,8 +2,9 @@
  *
  * A tuple is built either all at once (weft_tuple_pack) or by filling a new
  * tuple's slots with weft_tuple_set_new before anyone else sees it. A tuple
- * whose items are all untracked objects (ints, strings, such tuples) is not
- * tracked by the collector. */
+ * whose items are all untracked objects (ints, strings, such tuples) or
+ * immortal ones (never garbage, so no garbage cycle runs through them) is
+ * not tracked by the collector. */
 #ifndef WEFT_TUPLE_H
 #define WEFT_TUPLE_H
 
