@@ -25,7 +25,8 @@ WEFT_API weft_object *weft_tuple_get(const weft_object *t, size_t i);
 /* Fill slot i of a tuple under construction, stealing the reference to item.
  * -1 with WEFT_EINVAL if i is out of range (the reference is released). */
 WEFT_API int weft_tuple_set_new(weft_object *t, size_t i, weft_object *item);
-/* Apply the untracking rule now (the collector does it too). */
+/* Apply the untracking rule now, to a tuple filled slot by slot (a packed
+ * tuple is born under it; the collector does not apply it). */
 WEFT_API void weft_tuple_maybe_untrack(weft_object *t);
 
 WEFT_END_DECLS
