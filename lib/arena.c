@@ -29,7 +29,7 @@ static size_t empty_count;             /* arena lock */
 static size_t arenas_mapped, arenas_peak, pools_taken; /* arena lock */
 static size_t bytes_returned;          /* arena lock */
 static size_t dirty_pools, bytes_purged; /* arena lock */
-static weft_arena *all_head;            /* arena lock */
+static weft_arena *all_head, *all_tail; /* newest and oldest mapped; arena lock */
 
 static void list_push(weft_arena **head, weft_arena *a)
 {
@@ -88,6 +88,8 @@ static weft_arena *new_arena_locked(void)
     a->all_next = all_head;
     if (all_head)
         all_head->all_prev = a;
+    else
+        all_tail = a;
     all_head = a;
     _weft_arena_map_set(a, true);
     if (++arenas_mapped > arenas_peak)
@@ -104,6 +106,8 @@ static void unmap_arena_locked(weft_arena *a)
         all_head = a->all_next;
     if (a->all_next)
         a->all_next->all_prev = a->all_prev;
+    else
+        all_tail = a->all_prev;
     _weft_arena_map_set(a, false);
     _weft_block_unpoison(a, WEFT_ARENA_SIZE); /* the next mapping here starts clean */
     munmap(a, WEFT_ARENA_SIZE);
@@ -217,7 +221,7 @@ void _weft_arena_unlock(void)
 void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg)
 {
     pthread_mutex_lock(&arena_lock);
-    for (weft_arena *a = all_head; a; a = a->all_next)
+    for (weft_arena *a = all_tail; a; a = a->all_prev)
         for (unsigned i = WEFT_FIRST_POOL; i < WEFT_POOLS_PER_ARENA; i++)
             if (!(a->free_mask & ((uint64_t)1 << i)))
                 fn(&a->pools[i], arg);

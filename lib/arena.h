@@ -43,8 +43,10 @@ weft_pool *_weft_arena_take_pool(void);
 /* Give pools back; their blocks must all be free. */
 void _weft_arena_release_pool(weft_pool *pool);
 
-/* Call fn for every pool of every mapped arena, arena lock held (fn must not
- * allocate from weft or take the arena lock). */
+/* Call fn for every pool in use of every mapped arena, arena lock held (fn
+ * must not allocate from weft or take the arena lock). Oldest arena first:
+ * allocation order, roughly, so that the collector's sweep finds most
+ * references pointing ahead of it. */
 void _weft_arena_for_each_pool(void (*fn)(weft_pool *pool, void *arg), void *arg);
 
 /* The arena lock itself, for a walk that must keep arenas mapped. */

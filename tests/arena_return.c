@@ -1,6 +1,7 @@
 /* Arenas go back to the OS when their pools are all free, keeping a few for
  * reuse: after a large heap is freed, RSS comes back near where it started
- * without any explicit call. */
+ * without any explicit call. The walk over every pool goes oldest arena
+ * first. */
 #define WEFT_BUILDING_LIBRARY 1
 #include "check.h"
 #include "arena.h"
@@ -53,8 +54,50 @@ static void *build_and_free(void *arg)
     return NULL;
 }
 
+/* The pool walk (a full collection's) visits arenas oldest first. */
+#define ORDER_BLOCKS (((size_t)3 << 20) / 64 + 1000) /* over three arenas of 64-byte blocks */
+
+typedef struct arena_order {
+    uintptr_t first, last;  /* the arenas of the first and last block made */
+    long first_at, last_at; /* the pool count when the walk reached each */
+    long pools;
+} arena_order;
+
+static uintptr_t arena_of(const void *p)
+{
+    return (uintptr_t)p & ~(uintptr_t)(WEFT_ARENA_SIZE - 1);
+}
+
+static void note_pool(weft_pool *pool, void *arg)
+{
+    arena_order *o = arg;
+    uintptr_t a = arena_of(pool);
+    if (a == o->first && o->first_at < 0)
+        o->first_at = o->pools;
+    if (a == o->last && o->last_at < 0)
+        o->last_at = o->pools;
+    o->pools++;
+}
+
+static void walk_oldest_first(void)
+{
+    void **blocks = malloc(ORDER_BLOCKS * sizeof *blocks);
+    for (size_t i = 0; i < ORDER_BLOCKS; i++)
+        if (!(blocks[i] = weft_malloc(64)))
+            abort();
+    arena_order o = {arena_of(blocks[0]), arena_of(blocks[ORDER_BLOCKS - 1]), -1, -1, 0};
+    _weft_arena_for_each_pool(note_pool, &o);
+    CHECK(o.first != o.last);
+    CHECK(o.first_at >= 0 && o.last_at >= 0);
+    CHECK(o.first_at < o.last_at);
+    for (size_t i = 0; i < ORDER_BLOCKS; i++)
+        weft_free(blocks[i]);
+    free(blocks);
+}
+
 int main(void)
 {
+    walk_oldest_first();
     size_t rss0 = rss_bytes();
     weft_heap_stats st0, st1;
     weft_heap_get_stats(&st0);
