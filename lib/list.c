@@ -260,7 +260,8 @@ static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
     return item;
 }
 
-static weft_object *get_item(weft_list *l, size_t i, bool report)
+static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, size_t i,
+                                                                bool report)
 {
     list_store *s = weft_load_acquire(&l->store);
     size_t n = s ? weft_load_acquire(&s->size) : 0;
@@ -271,6 +272,42 @@ static weft_object *get_item(weft_list *l, size_t i, bool report)
     }
     weft_object *item = optimistic_reads() ? get_optimistic(l, s, i) : NULL;
     return item ? item : get_locked_path(l, i, report);
+}
+
+/* A reference to an immortal item or one the calling thread owns, taken
+ * with no atomic and without reading the slot again. Sound because only an
+ * object's owner frees it: other threads' releases queue it to the owner,
+ * whose merge runs at one of its safepoints, and no collection runs while
+ * it is between two. The item was the list's, so alive, when its slot was
+ * read (a store replaced since then is not freed before this thread's next
+ * quiescent state, and held references when it was replaced), so it is alive
+ * until this thread's next safepoint. False: get_optimistic's general case. */
+static inline bool incref_if_ours(weft_object *item)
+{
+    uint32_t local = weft_load_relaxed(&item->ref_local);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return true;
+    /* One compare for both ends: 0 (the owner's references are gone) and
+     * the count below immortal (an increment would saturate). */
+    if (local - 1 >= WEFT_IMMORTAL_LOCAL - 2 ||
+        weft_load_relaxed(&item->owner) != _weft_tls_index)
+        return false;
+    weft_store_relaxed(&item->ref_local, local + 1);
+    return true;
+}
+
+/* Item i, new reference. Inline, an item of ours; everything else (an index
+ * out of range, another thread's item, hooks) is the general path, a tail
+ * call: the inline path needs no frame. */
+static inline weft_object *get_item(weft_list *l, size_t i, bool report)
+{
+    list_store *s = weft_load_acquire(&l->store);
+    if (WEFT_LIKELY(s && i < weft_load_acquire(&s->size) && optimistic_reads())) {
+        weft_object *item = weft_load_acquire(&s->items[i]);
+        if (item && incref_if_ours(item))
+            return item;
+    }
+    return get_item_general(l, i, report);
 }
 
 weft_object *weft_list_get(weft_object *o, size_t i)
