@@ -266,7 +266,7 @@ void _weft_decref_local_zero(weft_object *o)
         give_up_ownership(o, shared);
 }
 
-void _weft_object_mark_shareable(weft_object *o)
+void _weft_object_mark_shareable_slow(weft_object *o)
 {
     int32_t shared = weft_load_relaxed(&o->ref_shared);
     while ((shared & 3) == WEFT_SHARED_NORMAL &&

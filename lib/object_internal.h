@@ -18,7 +18,13 @@
 /* NORMAL -> MAYBE_WEAKREF (other states need nothing): from then on another
  * thread's weft_try_incref on it is exact, which weakrefs and the lock-free
  * reads of containers need. Costs the owner a CAS at the object's death. */
-void _weft_object_mark_shareable(weft_object *o);
+void _weft_object_mark_shareable_slow(weft_object *o);
+static inline void _weft_object_mark_shareable(weft_object *o)
+{
+    /* Most objects put in a container were marked before: one load. */
+    if ((weft_load_relaxed(&o->ref_shared) & 3) == WEFT_SHARED_NORMAL)
+        _weft_object_mark_shareable_slow(o);
+}
 
 /* weft_refcount's body, inline: the collector reads every candidate's count. */
 static inline long _weft_refcount_inline(const weft_object *o)
