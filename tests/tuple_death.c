@@ -100,6 +100,19 @@ static void on_cleared(weft_object *ref, void *arg)
     (*(int *)arg)++;
 }
 
+/* A NULL item fails the pack with nothing leaked or released twice: the
+ * items before it were referenced, the ones after it never were. */
+static void a_null_item(void)
+{
+    weft_object *a = weft_int_new(50009), *b = weft_str_new("b", 1);
+    CHECK(weft_tuple_pack(4, a, weft_int_new(3), (weft_object *)NULL, b) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK_EQ_INT(weft_refcount(a), 1);
+    CHECK_EQ_INT(weft_refcount(b), 1);
+    weft_decref(a);
+    weft_decref(b);
+}
+
 /* An immortal item is never garbage, so it does not make its tuple tracked,
  * however the tuple is made; a tracked mortal one does. */
 static void immortal_items(void)
@@ -181,6 +194,7 @@ int main(void)
     a_slot_left_empty();
     tracked_tuple();
     immortal_items();
+    a_null_item();
     tuple_with_a_weakref();
     an_item_of_another_thread();
     CHECK_EQ_INT(weft_shutdown(), 0);
