@@ -297,15 +297,12 @@ static inline bool incref_if_ours(weft_object *item)
 }
 
 /* Item i, new reference. Inline, an item of ours; everything else (an index
- * out of range, another thread's item) is the general path, a tail call: the
- * inline path needs no frame. Hooked allocators do not matter here: they
- * stop optimistic reads because another thread's object may be freed under
- * the reader, which ours cannot, and a replaced store is freed after a grace
- * period either way. */
+ * out of range, another thread's item, hooks) is the general path, a tail
+ * call: the inline path needs no frame. */
 static inline weft_object *get_item(weft_list *l, size_t i, bool report)
 {
     list_store *s = weft_load_acquire(&l->store);
-    if (WEFT_LIKELY(s && i < weft_load_acquire(&s->size))) {
+    if (WEFT_LIKELY(s && i < weft_load_acquire(&s->size) && optimistic_reads())) {
         weft_object *item = weft_load_acquire(&s->items[i]);
         if (item && incref_if_ours(item))
             return item;
