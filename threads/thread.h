@@ -46,8 +46,15 @@ enum {
 };
 
 /* Deallocation deeper than this on one thread's stack is deferred to a list
- * and unwound iteratively (the "trashcan"). */
+ * and unwound iteratively (the "trashcan"). An unoptimized build makes every
+ * inline helper of a release a frame of its own (ten or so per nesting level,
+ * larger still under AddressSanitizer): it nests less, so that a chain still
+ * unwinds on a 256 KiB stack (tests/deep_chain.c). */
+#ifdef __OPTIMIZE__
 #define WEFT_DEALLOC_DEPTH_MAX 64
+#else
+#define WEFT_DEALLOC_DEPTH_MAX 16
+#endif
 
 #define WEFT_NO_THREAD UINT32_MAX /* _weft_tls_index of a detached thread */
 
