@@ -74,12 +74,12 @@ weft_object *weft_tuple_new(size_t n)
 }
 
 /* The general case of weft_tuple_pack, from item i on (*ap has the items
- * after it; tracked: whether an item before i is tracked). */
+ * after it; the ones before it are all immortal or untracked). */
 static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, size_t i,
-                                                              weft_object *item, va_list *ap,
-                                                              bool tracked)
+                                                              weft_object *item, va_list *ap)
 {
     weft_tuple *t = (weft_tuple *)o;
+    bool tracked = false;
     for (;;) {
         if (!item) {
             for (size_t j = i; j < t->size; j++)
@@ -134,7 +134,7 @@ weft_object *weft_tuple_pack(size_t n, ...)
         t->items[i] = item;
         continue;
     general:
-        o = tuple_pack_from(o, i, item, &ap, false);
+        o = tuple_pack_from(o, i, item, &ap);
         break;
     }
     va_end(ap);
