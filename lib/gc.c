@@ -96,7 +96,12 @@ typedef struct collection {
     /* The marking sweep's position in the walk's side tables, which lie in
      * one region in sweep order: a slot above the cursor and below the
      * region's end is still to be swept. */
-    const gc_slot *cursor, *region_end;
+    const gc_slot *cursor, *region_start, *region_end;
+    /* Sweeps left after this one: while there are, a reachable child behind
+     * the cursor is only marked, for the next sweep (`behind` says one was),
+     * rather than pushed on the worklist. */
+    unsigned sweeps_left;
+    bool behind;
 } collection;
 
 typedef void (*slot_fn)(weft_object *o, gc_slot *slot, void *arg);
@@ -231,16 +236,20 @@ static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
 }
 
 /* A reachable candidate's child is reachable. One the sweep has still to
- * pass is only marked (the sweep traverses it then); one behind it is pushed
- * and traversed now. Most references in a heap built in allocation order
- * point ahead, so most objects never enter the worklist. */
+ * pass is only marked (the sweep traverses it then). One behind it is marked
+ * for the next sweep while another is allowed, else pushed and traversed
+ * now. Most references in a heap built in allocation order point ahead, so
+ * most objects never enter the worklist; where the walk order is not the
+ * allocation order (pools reused, a root found late), a further sweep
+ * traverses them in table order rather than the worklist in a random one. */
 static inline __attribute__((always_inline)) void reach(weft_object *child, int32_t times,
                                                         void *arg)
 {
     collection *c = arg;
     gc_slot *s = _weft_gc_slot_of(child);
     if (s && s->state == GC_SLOT_CANDIDATE) {
-        if (s > c->cursor && s < c->region_end) {
+        if (s < c->region_end && (s > c->cursor || (c->sweeps_left && s >= c->region_start))) {
+            c->behind |= s <= c->cursor;
             s->state = GC_SLOT_REACHABLE_AHEAD;
             return;
         }
@@ -277,20 +286,36 @@ static void sweep_registered(weft_object *o, gc_slot *slot, void *arg)
     sweep_reachable(arg, o, slot);
 }
 
-/* Step 4 in one pass over the side tables (registered objects, whose slots
- * lie outside the region, are always pushed and so never AHEAD). */
+/* At most this many sweeps: each reads every slot, and a chain of objects
+ * each behind the one before could otherwise take a sweep per link. The
+ * last one pushes what lies behind it. */
+#define MARK_SWEEPS_MAX 3
+
+/* Step 4 in sweeps over the side tables, until one marks nothing behind
+ * itself (registered objects, whose slots lie outside the region, are always
+ * pushed and so never AHEAD). */
 static void mark_reachable(collection *c, gc_heap_walk *w)
 {
+    c->region_start = w->npools ? (const gc_slot *)w->region : NULL;
     c->region_end = w->npools ? (const gc_slot *)(w->region + w->region_used) : NULL;
-    for (size_t i = 0; i < w->npools; i++) {
-        gc_pool_view p = _weft_gc_walk_pool(w, i);
-        for (unsigned b = 0; b < p.nblocks; b++) {
-            uint32_t state = p.slots[b].state;
-            if (state == GC_SLOT_CANDIDATE || state == GC_SLOT_REACHABLE_AHEAD)
-                sweep_reachable(c, (weft_object *)(p.data + b * p.block_size), &p.slots[b]);
+    c->sweeps_left = MARK_SWEEPS_MAX - 1;
+    do {
+        c->behind = false;
+        for (size_t i = 0; i < w->npools; i++) {
+            gc_pool_view p = _weft_gc_walk_pool(w, i);
+            for (unsigned b = 0; b < p.nblocks; b++) {
+                /* A candidate referenced from outside, or one marked: the
+                 * test inline, for most slots are neither. */
+                uint32_t state = p.slots[b].state;
+                if (state == GC_SLOT_REACHABLE_AHEAD ||
+                    (state == GC_SLOT_CANDIDATE && p.slots[b].refs > 0))
+                    sweep_reachable(c, (weft_object *)(p.data + b * p.block_size),
+                                    &p.slots[b]);
+            }
         }
-    }
-    c->cursor = c->region_end = NULL;
+    } while (c->behind && c->sweeps_left-- > 0);
+    c->cursor = c->region_start = c->region_end = NULL;
+    c->sweeps_left = 0;
     _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, sweep_registered, c);
 }
 
