@@ -75,6 +75,15 @@ WEFT_INLINE bool _weft_freelist_push(weft_thread *t, weft_object *o, uint32_t fl
     return _weft_freelist_push_on(_weft_freelist_of(t, o), o, flags);
 }
 
+/* o, the first object of list fl, taken off it, its body unpoisoned. */
+WEFT_INLINE weft_object *_weft_freelist_take(weft_freelist *fl, weft_object *o)
+{
+    _weft_block_unpoison(o, _weft_freelist_block_size(o));
+    fl->head = (weft_object *)*_weft_block_link((weft_block *)o, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
+    weft_store_relaxed(&fl->xn, weft_load_relaxed(&fl->xn) - 1);
+    return o;
+}
+
 /* A listed object of list `index` revived as a new object of the list's
  * type (tracked if `track`), with one reference owned by the calling thread, its body
  * zeroed if `zero_body` (else the caller writes all of it, as for
@@ -93,9 +102,7 @@ WEFT_INLINE weft_object *_weft_freelist_pop(unsigned index, size_t size, bool ze
     if (!o || due)
         return NULL;
     t->quiescent_countdown = polls;
-    _weft_block_unpoison(o, _weft_freelist_block_size(o));
-    fl->head = (weft_object *)*_weft_block_link((weft_block *)o, WEFT_LINK_OFFSET(WEFT_KIND_OBJ));
-    weft_store_relaxed(&fl->xn, weft_load_relaxed(&fl->xn) - 1);
+    _weft_freelist_take(fl, o);
     /* Its type is the list's, and its flags are POOLED alone. */
     weft_store_relaxed(&o->owner, t->index);
     weft_store_relaxed(&o->ref_local, 1);

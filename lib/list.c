@@ -274,37 +274,24 @@ static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, siz
     return item ? item : get_locked_path(l, i, report);
 }
 
-/* A reference to an immortal item or one the calling thread owns, taken
- * with no atomic and without reading the slot again. Sound because only an
- * object's owner frees it: other threads' releases queue it to the owner,
- * whose merge runs at one of its safepoints, and no collection runs while
- * it is between two. The item was the list's, so alive, when its slot was
- * read (a store replaced since then is not freed before this thread's next
- * quiescent state, and held references when it was replaced), so it is alive
- * until this thread's next safepoint. False: get_optimistic's general case. */
-static inline bool incref_if_ours(weft_object *item)
-{
-    uint32_t local = weft_load_relaxed(&item->ref_local);
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return true;
-    /* One compare for both ends: 0 (the owner's references are gone) and
-     * the count below immortal (an increment would saturate). */
-    if (local - 1 >= WEFT_IMMORTAL_LOCAL - 2 ||
-        weft_load_relaxed(&item->owner) != _weft_tls_index)
-        return false;
-    weft_store_relaxed(&item->ref_local, local + 1);
-    return true;
-}
-
-/* Item i, new reference. Inline, an item of ours; everything else (an index
- * out of range, another thread's item, hooks) is the general path, a tail
- * call: the inline path needs no frame. */
+/* Item i, new reference. Inline, an immortal item or one the calling
+ * thread owns (_weft_incref_if_ours), taken without reading the slot again.
+ * Sound because only an object's owner frees it: other threads' releases
+ * queue it to the owner, whose merge runs at one of its safepoints, and no
+ * collection runs while it is between two. The item was the list's, so
+ * alive, when its slot was read (a store replaced since then is not freed
+ * before this thread's next quiescent state, and held references when it was
+ * replaced), so it is alive until this thread's next safepoint. Everything
+ * else (an index out of range, another thread's item, hooks) is the general
+ * path, a tail call: the inline path needs no frame. The hook test comes
+ * before the item is touched: with a hooked allocator another thread's item
+ * may be freed under the reader. */
 static inline weft_object *get_item(weft_list *l, size_t i, bool report)
 {
     list_store *s = weft_load_acquire(&l->store);
     if (WEFT_LIKELY(s && i < weft_load_acquire(&s->size) && optimistic_reads())) {
         weft_object *item = weft_load_acquire(&s->items[i]);
-        if (item && incref_if_ours(item))
+        if (item && _weft_incref_if_ours(item))
             return item;
     }
     return get_item_general(l, i, report);

@@ -277,7 +277,15 @@ void _weft_object_mark_shareable_slow(weft_object *o)
 
 int weft_try_incref(weft_object *o)
 {
-    return _weft_try_incref_inline(o);
+    if (_weft_incref_if_ours(o))
+        return 1;
+    if (weft_load_relaxed(&o->owner) == _weft_tls_index) {
+        if (weft_load_relaxed(&o->ref_local) == 0)
+            return 0; /* no local count: dead, or alive only through a merge */
+        weft_incref(o); /* a count about to saturate: weft_incref makes it immortal */
+        return 1;
+    }
+    return _weft_try_incref_shared(o);
 }
 
 int _weft_try_incref_shared(weft_object *o)

@@ -40,17 +40,32 @@ static inline long _weft_refcount_inline(const weft_object *o)
  * immortal object, or one of the calling thread's, needs no atomic. */
 int _weft_try_incref_shared(weft_object *o);
 
-static inline int _weft_try_incref_inline(weft_object *o)
+/* A reference to an immortal object or one the calling thread owns and
+ * still counts locally, taken with no atomic; false for any other. An
+ * increment that would saturate the local count is left to the caller's
+ * general path (weft_incref makes the object immortal there). */
+static inline bool _weft_incref_if_ours(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
     if (local == WEFT_IMMORTAL_LOCAL)
+        return true;
+    /* One compare for both ends: 0 (the owner's references are gone) and
+     * the count below immortal (an increment would saturate). */
+    if (local - 1 >= WEFT_IMMORTAL_LOCAL - 2 ||
+        weft_load_relaxed(&o->owner) != _weft_tls_index)
+        return false;
+    weft_store_relaxed(&o->ref_local, local + 1);
+    return true;
+}
+
+static inline int _weft_try_incref_inline(weft_object *o)
+{
+    if (_weft_incref_if_ours(o))
         return 1;
-    if (weft_load_relaxed(&o->owner) == _weft_tls_index) {
-        if (local == 0)
-            return 0;
-        weft_store_relaxed(&o->ref_local, local + 1);
-        return 1;
-    }
+    /* Ours with no local count left (or one about to saturate): fail, and
+     * the caller takes its locked path. */
+    if (weft_load_relaxed(&o->owner) == _weft_tls_index)
+        return 0;
     return _weft_try_incref_shared(o);
 }
 

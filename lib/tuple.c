@@ -73,6 +73,14 @@ weft_object *weft_tuple_new(size_t n)
     return tuple_alloc(n, true, true);
 }
 
+/* The untracking rule for one item: a tracked mortal item keeps its tuple
+ * tracked. An immortal is never garbage, so no garbage cycle runs through
+ * it; a tuple whose items are all immortal or untracked can be on none. */
+static inline bool keeps_tuple_tracked(const weft_object *item)
+{
+    return !weft_is_immortal(item) && (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED);
+}
+
 /* The general case of weft_tuple_pack, from item i on (*ap has the items
  * after it; the ones before it are all immortal or untracked). */
 static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, size_t i,
@@ -88,8 +96,7 @@ static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, si
             _weft_set_error(WEFT_EINVAL, "weft_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
-        if (!weft_is_immortal(item))
-            tracked |= weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED;
+        tracked |= keeps_tuple_tracked(item);
         t->items[i] = weft_newref(item);
         if (++i == t->size)
             break;
@@ -104,10 +111,8 @@ static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, si
 }
 
 /* A tuple made whole at once is born tracked or not: the untracking rule is
- * applied before anyone can see it, without an atomic or a count. An
- * immortal item never makes the tuple tracked: an immortal is never garbage,
- * so no garbage cycle runs through it, and a tuple whose items are all
- * immortal or untracked can be on none. Inline, the items that are immortal
+ * applied before anyone can see it, without an atomic or a count
+ * (keeps_tuple_tracked). Inline, the items that are immortal
  * or ours and untracked (weft_incref's plain cases); from the first other
  * item on (a NULL item too), the general case. */
 weft_object *weft_tuple_pack(size_t n, ...)
@@ -178,8 +183,7 @@ void weft_tuple_maybe_untrack(weft_object *o)
     weft_tuple *t = (weft_tuple *)o;
     for (size_t i = 0; i < t->size; i++) {
         weft_object *item = t->items[i];
-        if (!item ||
-            (!weft_is_immortal(item) && (weft_load_relaxed(&item->flags) & WEFT_OBJ_GC_TRACKED)))
+        if (!item || keeps_tuple_tracked(item))
             return;
     }
     if (atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed) &
