@@ -30,6 +30,8 @@ typedef struct weft_weakref {
 void _weft_small_ints_init(void);
 void _weft_str_init(void);
 void _weft_weakref_init(void);
+/* 0/1 from the environment variable `name` (0/off/no, 1/on/yes), else dflt. */
+int _weft_env_flag(const char *name, int dflt);
 /* Siphash key set once at weft_init. */
 void _weft_hash_init(void);
 

@@ -289,7 +289,10 @@ static inline bool check_dict(weft_object *o, const char *fn)
 
 weft_object *weft_dict_new(void)
 {
-    return weft_new(&weft_dict_type);
+    weft_object *o = weft_new(&weft_dict_type);
+    if (o)
+        _weft_object_lock_init(o);
+    return o;
 }
 
 size_t weft_dict_len(weft_object *o)

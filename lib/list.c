@@ -97,10 +97,12 @@ static int reserve_locked(weft_list *l, size_t need)
     if (!s)
         return -1;
     size_t n = size_of(l);
-    for (size_t i = 0; i < n; i++)
-        weft_store_relaxed(&s->items[i], slot_get(old, i));
-    for (size_t i = n; i < grown; i++)
-        weft_store_relaxed(&s->items[i], NULL);
+    /* Plain copies: s is not published yet, and the items of old are only
+     * read (the lock keeps writers out). The slots past n stay unwritten:
+     * a slot is stored before the size that covers it, so no reader of s
+     * reads one before it is written. */
+    if (n)
+        memcpy((void *)s->items, (const void *)old->items, n * sizeof(s->items[0]));
     weft_store_relaxed(&s->size, n);
     weft_store_release(&l->store, s);
     weft_defer_free(old);
@@ -164,6 +166,8 @@ static inline bool check_list(weft_object *o, const char *fn)
 weft_object *weft_list_new(size_t capacity_hint)
 {
     weft_object *o = weft_new(&weft_list_type);
+    if (o)
+        _weft_object_lock_init(o);
     if (o && capacity_hint && reserve_locked(LIST(o), capacity_hint) != 0) {
         weft_decref(o);
         return NULL;
@@ -213,26 +217,53 @@ int weft_list_insert(weft_object *o, size_t i, weft_object *item)
     return 0;
 }
 
-int weft_list_append(weft_object *o, weft_object *item)
+/* Lock held and a store with room for one more. */
+static inline void append_locked(list_store *s, size_t n, weft_object *item)
+{
+    slot_set(s, n, weft_newref(item));
+    weft_store_release(&s->size, n + 1);
+}
+
+static __attribute__((noinline)) int append_general(weft_object *o, weft_object *item)
 {
     if (!check_list(o, "weft_list_append") || !check_item(item, "weft_list_append"))
         return -1;
     weft_list *l = LIST(o);
     _weft_object_mark_shareable(item);
     _weft_object_lock(o);
-    list_store *s = store_of(l);
-    size_t n = s ? weft_load_relaxed(&s->size) : 0;
-    if (WEFT_UNLIKELY(!s || n == s->capacity)) {
-        if (reserve_locked(l, n + 1) != 0) {
-            _weft_object_unlock(o);
-            return -1;
-        }
-        s = store_of(l);
+    size_t n = size_of(l);
+    if (reserve_locked(l, n + 1) != 0) {
+        _weft_object_unlock(o);
+        return -1;
     }
-    slot_set(s, n, weft_newref(item));
-    weft_store_release(&s->size, n + 1);
+    append_locked(store_of(l), n, item);
     _weft_object_unlock(o);
     return 0;
+}
+
+/* The owner's append to its own list (biased lock, objlock.h) with room to
+ * spare, of an item marked shareable before that is immortal or its own too
+ * (_weft_incref_if_ours): no call, so no frame. Anything else (another
+ * thread, a full store, another thread's or a first-time item, bad
+ * arguments) is the general path, a tail call, which starts again. */
+int weft_list_append(weft_object *o, weft_object *item)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_LIKELY(o && item && t && o->type == &weft_list_type &&
+                    weft_load_relaxed(&o->owner) == t->index &&
+                    (weft_load_relaxed(&item->ref_shared) & 3) != WEFT_SHARED_NORMAL &&
+                    _weft_object_lock_biased(t, o))) {
+        list_store *s = store_of(LIST(o));
+        size_t n = s ? weft_load_relaxed(&s->size) : 0;
+        if (WEFT_LIKELY(s && n < s->capacity && _weft_incref_if_ours(item))) {
+            slot_set(s, n, item);
+            weft_store_release(&s->size, n + 1);
+            _weft_object_unlock_biased(t);
+            return 0;
+        }
+        _weft_object_unlock_biased(t);
+    }
+    return append_general(o, item);
 }
 
 static weft_object *get_locked_path(weft_list *l, size_t i, bool report)

@@ -47,15 +47,16 @@ int _weft_try_incref_shared(weft_object *o);
 static inline bool _weft_incref_if_ours(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return true;
     /* One compare for both ends: 0 (the owner's references are gone) and
-     * the count below immortal (an increment would saturate). */
-    if (local - 1 >= WEFT_IMMORTAL_LOCAL - 2 ||
-        weft_load_relaxed(&o->owner) != _weft_tls_index)
-        return false;
-    weft_store_relaxed(&o->ref_local, local + 1);
-    return true;
+     * the count below immortal (an increment would saturate), which also
+     * keeps an immortal out; the immortal test is on the way out, so that
+     * an owned object, the common case, does not pay for it. */
+    if (WEFT_LIKELY(local - 1 < WEFT_IMMORTAL_LOCAL - 2 &&
+                    weft_load_relaxed(&o->owner) == _weft_tls_index)) {
+        weft_store_relaxed(&o->ref_local, local + 1);
+        return true;
+    }
+    return local == WEFT_IMMORTAL_LOCAL;
 }
 
 static inline int _weft_try_incref_inline(weft_object *o)

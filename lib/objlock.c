@@ -18,6 +18,8 @@ static bool try_lock(weft_object *o, uint32_t extra)
 
 void _weft_object_lock_slow(weft_object *o)
 {
+    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_LOCK_BIASED)
+        _weft_object_lock_revoke(o);
     for (int i = 0; i < SPINS; i++) {
         if (try_lock(o, 0))
             return;

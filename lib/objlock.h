@@ -1,29 +1,98 @@
-/* lib/objlock.h: a per-object lock in two bits of the header's flags word.
+/* lib/objlock.h: a per-object lock in the header's flags word, biased to
+ * the object's owner (docs/containers.md, "The lock").
  *
- * Containers lock themselves for every change (no global lock). The fast path
- * is one CAS; a contended locker spins briefly, then waits on a futex on the
- * flags word inside a blocking region, so that a thread waiting for a lock
- * never holds up a stop of the world or a merge on its behalf. Other flag
- * bits change only by atomic RMW, so the lock's CAS keeps them.
+ * Containers lock themselves for every change (no global lock). A container
+ * starts *biased*: its owner thread (the one whose index is in the header's
+ * owner field) locks and unlocks it with plain stores and no atomic
+ * read-modify-write, the way it counts its references. The first other thread
+ * that locks it *revokes* the bias, once for the object's life
+ * (threads/lockbias.c): from then on every locker, owner included, takes the
+ * atomic lock, whose fast path is one CAS; a contended locker spins briefly,
+ * then waits on a futex on the flags word inside a blocking region, so that a
+ * thread waiting for a lock never holds up a stop of the world or a merge on
+ * its behalf. Other flag bits change only by atomic RMW, so the lock's CAS
+ * keeps them.
  *
- * Lock order: a thread holds at most one object lock at a time, and releases
- * it before any decref that may run a dealloc. */
+ * The biased lock is a Dekker handshake made one-sided: the owner announces
+ * the object in its thread record's `xlock_held` and then reads the flags; a
+ * revoker sets LOCK_REVOKING, forces a full barrier on every running thread
+ * of the process (membarrier(2)), then waits until no record announces the
+ * object. Either the owner's read sees LOCK_REVOKING and it backs off to the
+ * atomic lock, or the revoker sees the announcement and waits for the
+ * release. (ThreadSanitizer does not know membarrier: under it both sides
+ * use sequentially consistent accesses, which make the same argument in the
+ * C11 model, and the tests check that protocol.)
+ *
+ * Rules: a thread releases a lock before any decref that may run a dealloc,
+ * and takes a second lock only where a type's eq, run under a dict's lock,
+ * does (nothing of weft's nests them; the inner one is then the atomic
+ * lock). A revoker that waits long for a section waits inside a blocking
+ * region, so that it never holds up a stop of the world. The owner's unlock
+ * goes by its own announcement, not by the owner field, and a revoker scans
+ * every record: neither relies on the owner field staying put.
+ */
 #ifndef WEFT_LIB_OBJLOCK_H
 #define WEFT_LIB_OBJLOCK_H
 
 #include "internal/core.h"
+#include "threads/thread.h"
 #include <weft/object.h>
 
+#define WEFT_OBJ_LOCK_BIASED (1u << 28)   /* the owner locks with plain stores */
+#define WEFT_OBJ_LOCK_REVOKING (1u << 29) /* a revocation started: owner, back off */
 #define WEFT_OBJ_LOCKED (1u << 30)
 #define WEFT_OBJ_LOCK_WAITERS (1u << 31)
 
 void _weft_object_lock_slow(weft_object *o);
 void _weft_object_unlock_wake(weft_object *o);
+/* Make o's lock atomic for good (threads/lockbias.c); any thread. */
+void _weft_object_lock_revoke(weft_object *o);
+/* At the first weft_init: is the bias available (membarrier, WEFT_LOCK_BIAS)? */
+void _weft_lockbias_init(void);
+int _weft_lockbias_enabled(void);
+
+/* A container just made by the calling thread, still unpublished: make its
+ * lock biased, unless the bias does not pay here (lockbias.c). */
+void _weft_object_lock_init(weft_object *o);
+
+/* The owner's side of the handshake: announce, then look. A thread that
+ * already holds a biased lock (a type's eq run under a dict's lock that
+ * locks another container) takes the atomic one: one announcement each. */
+WEFT_INLINE bool _weft_object_lock_biased(weft_thread *t, weft_object *o)
+{
+    if (WEFT_UNLIKELY(weft_load_relaxed(&t->xlock_held) != NULL))
+        return false;
+#if WEFT_TSAN
+    weft_store_seq_cst(&t->xlock_held, o);
+    uint32_t flags = weft_load_seq_cst(&o->flags);
+#else
+    weft_store_relaxed(&t->xlock_held, o);
+    /* The revoker's membarrier orders this store before the load below. */
+    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t flags = weft_load_relaxed(&o->flags);
+#endif
+    if (WEFT_LIKELY((flags & (WEFT_OBJ_LOCK_BIASED | WEFT_OBJ_LOCK_REVOKING)) ==
+                    WEFT_OBJ_LOCK_BIASED))
+        return true;
+    weft_store_relaxed(&t->xlock_held, NULL);
+    return false;
+}
+
+/* The release of a biased lock t holds (_weft_object_lock_biased said yes). */
+WEFT_INLINE void _weft_object_unlock_biased(weft_thread *t)
+{
+    /* A revoker waiting on the announcement acquires the section. */
+    weft_store_release(&t->xlock_held, NULL);
+}
 
 WEFT_INLINE void _weft_object_lock(weft_object *o)
 {
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_LIKELY(t && weft_load_relaxed(&o->owner) == t->index) &&
+        _weft_object_lock_biased(t, o))
+        return;
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if (WEFT_LIKELY(!(flags & WEFT_OBJ_LOCKED)) &&
+    if (WEFT_LIKELY(!(flags & (WEFT_OBJ_LOCKED | WEFT_OBJ_LOCK_BIASED))) &&
         atomic_compare_exchange_weak_explicit(&o->flags, &flags, flags | WEFT_OBJ_LOCKED,
                                               memory_order_acquire, memory_order_relaxed))
         return;
@@ -32,6 +101,11 @@ WEFT_INLINE void _weft_object_lock(weft_object *o)
 
 WEFT_INLINE void _weft_object_unlock(weft_object *o)
 {
+    weft_thread *t = _weft_tls_thread;
+    if (WEFT_LIKELY(t && weft_load_relaxed(&t->xlock_held) == o)) {
+        _weft_object_unlock_biased(t);
+        return;
+    }
     uint32_t old = atomic_fetch_and_explicit(&o->flags, ~(WEFT_OBJ_LOCKED | WEFT_OBJ_LOCK_WAITERS),
                                              memory_order_release);
     if (WEFT_UNLIKELY(old & WEFT_OBJ_LOCK_WAITERS))

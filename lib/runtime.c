@@ -9,6 +9,7 @@
 #include "object_internal.h"
 #include "threads/thread.h"
 #include "gc_internal.h"
+#include "objlock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -22,8 +23,8 @@ static weft_config active_config;
 /* Objects counted alive before this init (a previous init's leftovers). */
 static uint64_t live_at_init;
 
-/* 0/1 from the environment, or dflt (which may be -1: "automatic"). */
-static int env_flag(const char *name, int dflt)
+/* dflt may be -1: "automatic". */
+int _weft_env_flag(const char *name, int dflt)
 {
     const char *v = getenv(name);
     if (!v || !*v)
@@ -39,8 +40,8 @@ static int env_flag(const char *name, int dflt)
 void weft_config_default(weft_config *out)
 {
     memset(out, 0, sizeof *out);
-    out->gc_thread = env_flag("WEFT_GC_THREAD", 1);
-    out->leak_report = env_flag("WEFT_LEAK_REPORT", -1);
+    out->gc_thread = _weft_env_flag("WEFT_GC_THREAD", 1);
+    out->leak_report = _weft_env_flag("WEFT_LEAK_REPORT", -1);
 }
 
 static void builtins_init(void)
@@ -50,6 +51,7 @@ static void builtins_init(void)
     _weft_str_init();
     _weft_weakref_init();
     _weft_gc_init();
+    _weft_lockbias_init();
 }
 
 int weft_is_initialized(void)

@@ -73,6 +73,9 @@ typedef struct weft_thread {
     WEFT_ATOMIC(int) xstate;
     /* Set by other threads, cleared by the record's thread. */
     WEFT_ATOMIC(unsigned) xbreaker;
+    /* The object whose biased lock this thread holds or is taking (NULL:
+     * none). Written by the record's thread, read by revokers (objlock.h). */
+    WEFT_ATOMIC(weft_object *) xlock_held;
 
     pthread_mutex_t lock;
     pthread_cond_t released;  /* broadcast when suspend_count drops to 0 */
@@ -92,6 +95,10 @@ typedef struct weft_thread {
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
     /* Counted by whichever thread frees: merged objects die anywhere. */
     WEFT_ATOMIC(uint64_t) xmerged_on_behalf;
+    /* Biased locks (threads/lockbias.c): containers this index made, and how
+     * many of their biases other threads revoked (counted by the revoker). */
+    uint64_t locks_made;
+    WEFT_ATOMIC(uint64_t) xlocks_revoked;
 
     /* Set and cleared by a stop-the-world requester (stw.c), registry lock. */
     bool stw_parking;   /* running: asked to park */

@@ -60,8 +60,8 @@ _Static_assert(sizeof(weft_object) == 24, "the object header is 24 bytes");
 #define WEFT_OBJ_GC_TRACKED (1u << 2)  /* the collector considers it */
 #define WEFT_OBJ_FROZEN (1u << 3)      /* in the permanent generation (weft_gc_freeze) */
 #define WEFT_OBJ_GC_REGISTERED (1u << 4) /* outside the pools: in the collector's registry */
-/* Bit 5 is internal (the memory is an object-pool block); bits 30-31 are the
- * object lock's. */
+/* Bit 5 is internal (the memory is an object-pool block); bits 28-31 are the
+ * object lock's (biased, revoking, locked, waiters). */
 
 typedef int (*weft_visit_fn)(weft_object *child, void *arg);
 

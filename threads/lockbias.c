@@ -1,0 +1,132 @@
+/* threads/lockbias.c: revoking the bias of an object lock (lib/objlock.h),
+ * and deciding which containers start biased.
+ *
+ * A revocation happens once in an object's life, when a thread other than
+ * the owner first locks it: LOCK_REVOKING is set, every running thread of
+ * the process passes a full barrier (membarrier(2), private expedited), and
+ * the revoker waits until no thread record announces the object in
+ * xlock_held; then LOCK_BIASED is cleared and every locker takes the atomic
+ * lock. The wait scans every record rather than the owner's alone: the owner
+ * field may have changed since (a merge), the announcement cannot.
+ *
+ * A revocation costs a system call that interrupts the other running
+ * threads, so a thread whose containers keep being locked by others (a
+ * producer that hands each new list to a consumer) stops making them biased:
+ * once more than one in REVOKED_SHARE of its containers has been revoked,
+ * its new ones start with the atomic lock, until the share falls again.
+ */
+#include "lib/builtins.h"
+#include "lib/objlock.h"
+#include "threads/thread.h"
+
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <weft/runtime.h>
+
+#define REVOKED_FREE 64  /* revocations a thread may cause before the share counts */
+#define REVOKED_SHARE 16 /* beyond them, at most one container in this many revoked */
+#define WAIT_SPINS 64    /* yields before waiting inside a blocking region */
+
+static bool bias_enabled; /* written once, by _weft_lockbias_init */
+
+#if !WEFT_TSAN
+static long membarrier(int cmd)
+{
+    return syscall(__NR_membarrier, cmd, 0, 0);
+}
+#endif
+
+void _weft_lockbias_init(void)
+{
+    if (!_weft_env_flag("WEFT_LOCK_BIAS", 1))
+        return;
+#if WEFT_TSAN
+    bias_enabled = true; /* sequentially consistent accesses instead (objlock.h) */
+#else
+    long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    bias_enabled = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                   membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#endif
+}
+
+int _weft_lockbias_enabled(void)
+{
+    return bias_enabled;
+}
+
+void _weft_object_lock_init(weft_object *o)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (!bias_enabled || !t)
+        return;
+    uint64_t made = ++t->locks_made;
+    uint64_t revoked = weft_load_relaxed(&t->xlocks_revoked);
+    if (revoked > REVOKED_FREE && revoked * REVOKED_SHARE > made)
+        return;
+    /* Unpublished: no other thread can change the flags yet. */
+    weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) | WEFT_OBJ_LOCK_BIASED);
+}
+
+/* Every running thread's earlier stores are visible, and its later loads see
+ * ours: the owner's announcement, or our LOCK_REVOKING. */
+static void barrier_everywhere(void)
+{
+#if !WEFT_TSAN
+    if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        _weft_fatal("membarrier failed after it was registered");
+#endif
+}
+
+static bool announced_anywhere(weft_object *o)
+{
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++) {
+        weft_thread *t = _weft_thread_record(i);
+        /* (At least) acquire: the section of a holder that just released is
+         * ours to see. */
+        if (t && weft_load_seq_cst(&t->xlock_held) == o)
+            return true;
+    }
+    return false;
+}
+
+/* A biased section is short and never parks (objlock.h): yield a while, then
+ * wait unattached so that a stop of the world is not held up by us. */
+static void wait_unannounced(weft_object *o)
+{
+    for (int i = 0; i < WAIT_SPINS; i++) {
+        if (!announced_anywhere(o))
+            return;
+        sched_yield();
+    }
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    while (announced_anywhere(o))
+        sched_yield();
+    if (attached)
+        weft_blocking_end();
+}
+
+static void count_revocation(weft_object *o)
+{
+    weft_thread *owner = _weft_thread_record(weft_load_relaxed(&o->owner));
+    if (owner)
+        weft_fetch_add_relaxed(&owner->xlocks_revoked, 1);
+}
+
+void _weft_object_lock_revoke(weft_object *o)
+{
+    uint32_t flags =
+        atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_LOCK_REVOKING, memory_order_seq_cst);
+    if (!(flags & WEFT_OBJ_LOCK_BIASED))
+        return; /* revoked before: REVOKING stays set, and means nothing then */
+    if (!(flags & WEFT_OBJ_LOCK_REVOKING))
+        count_revocation(o);
+    /* Racing revokers each make the barrier and the wait: both are idempotent. */
+    barrier_everywhere();
+    wait_unannounced(o);
+    atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_LOCK_BIASED, memory_order_release);
+}
