@@ -248,10 +248,10 @@ static void test_adaptive(void)
         weft_decref(handed);
     }
     pthread_join(t, NULL);
-    /* After the free allowance, at most one list in REVOKED_SHARE (16) is
+    /* After the free allowance, at most one list in REVOKED_SHARE (64) is
      * biased: here every one is revoked, so the share stays high. */
     if (bias_expected)
-        CHECK(biased_late <= 100 / 16 + 1);
+        CHECK(biased_late <= 100 / 64 + 1);
     else
         CHECK_EQ_INT(biased_late, 0);
 }

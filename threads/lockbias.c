@@ -26,7 +26,7 @@
 #include <weft/runtime.h>
 
 #define REVOKED_FREE 64  /* revocations a thread may cause before the share counts */
-#define REVOKED_SHARE 16 /* beyond them, at most one container in this many revoked */
+#define REVOKED_SHARE 64 /* beyond them, at most one container in this many revoked */
 #define WAIT_SPINS 64    /* yields before waiting inside a blocking region */
 
 static bool bias_enabled; /* written once, by _weft_lockbias_init */
