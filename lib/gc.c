@@ -918,7 +918,13 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
     if (g->set_flags | g->clear_flags) {
         uint32_t want = (flags | g->set_flags) & ~g->clear_flags;
         if (want != flags) {
-            atomic_store_explicit(&o->flags, want, memory_order_relaxed);
+            /* Read-modify-writes, not a store: a thread in a blocking region
+             * keeps running through the stop, and may be setting a lock's
+             * WAITERS bit in this word (objlock.c). */
+            if (g->set_flags)
+                atomic_fetch_or_explicit(&o->flags, g->set_flags, memory_order_relaxed);
+            if (g->clear_flags)
+                atomic_fetch_and_explicit(&o->flags, ~g->clear_flags, memory_order_relaxed);
             g->changed++;
         }
         return;

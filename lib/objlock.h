@@ -10,8 +10,9 @@
  * atomic lock, whose fast path is one CAS; a contended locker spins briefly,
  * then waits on a futex on the flags word inside a blocking region, so that a
  * thread waiting for a lock never holds up a stop of the world or a merge on
- * its behalf. Other flag bits change only by atomic RMW, so the lock's CAS
- * keeps them.
+ * its behalf. Other flag bits of a published object change only by atomic
+ * RMW (the collector's too: a waiter keeps running through a stop), so the
+ * lock's CAS keeps them.
  *
  * The biased lock is a Dekker handshake made one-sided: the owner announces
  * the object in its thread record's `xlock_held` and then reads the flags; a

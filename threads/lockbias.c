@@ -12,8 +12,11 @@
  * A revocation costs a system call that interrupts the other running
  * threads, so a thread whose containers keep being locked by others (a
  * producer that hands each new list to a consumer) stops making them biased:
- * once more than one in REVOKED_SHARE of its containers has been revoked,
- * its new ones start with the atomic lock, until the share falls again.
+ * past REVOKED_FREE revocations, a container it makes starts biased only
+ * while at most one in REVOKED_SHARE of the containers it made so far was
+ * revoked. The rule acts when a container is made: containers made before
+ * their revocations were counted still pay one each. The counts belong to
+ * the thread record and start again at each attach.
  */
 #include "lib/builtins.h"
 #include "lib/objlock.h"
@@ -22,6 +25,7 @@
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <weft/runtime.h>
 
@@ -92,8 +96,11 @@ static bool announced_anywhere(weft_object *o)
     return false;
 }
 
-/* A biased section is short and never parks (objlock.h): yield a while, then
- * wait unattached so that a stop of the world is not held up by us. */
+/* Most sections are a few stores, so yield a while; but a dict's section
+ * runs its key type's eq, which may take long or park for a stop of the
+ * world. So then wait unattached (a stop is not held up by us), sleeping
+ * 50 us doubled up to 1 ms between looks: the owner's unlock is a plain
+ * store, with nobody to wake. */
 static void wait_unannounced(weft_object *o)
 {
     for (int i = 0; i < WAIT_SPINS; i++) {
@@ -104,16 +111,25 @@ static void wait_unannounced(weft_object *o)
     bool attached = weft_thread_is_attached();
     if (attached)
         weft_blocking_begin();
-    while (announced_anywhere(o))
-        sched_yield();
+    long nap_ns = 50000;
+    while (announced_anywhere(o)) {
+        struct timespec nap = {0, nap_ns};
+        nanosleep(&nap, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
+    }
     if (attached)
         weft_blocking_end();
 }
 
+/* Charged to the owner at the time (its maker, unless the maker gave up
+ * its ownership since: then nobody); an owner revoking its own (a nested
+ * lock) is not the pattern the rule is for. */
 static void count_revocation(weft_object *o)
 {
-    weft_thread *owner = _weft_thread_record(weft_load_relaxed(&o->owner));
-    if (owner)
+    uint32_t index = weft_load_relaxed(&o->owner);
+    weft_thread *owner = _weft_thread_record(index);
+    if (owner && index != _weft_tls_index)
         weft_fetch_add_relaxed(&owner->xlocks_revoked, 1);
 }
 

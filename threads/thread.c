@@ -135,6 +135,8 @@ int weft_thread_attach(void)
     weft_store_seq_cst(&t->xstate, WEFT_THREAD_ATTACHED);
     pthread_mutex_unlock(&t->lock);
 
+    t->locks_made = 0; /* the bias rule is per thread, not per index */
+    weft_store_relaxed(&t->xlocks_revoked, 0);
     _weft_tls_thread = t;
     _weft_tls_index = t->index;
     pthread_setspecific(exit_key, t);

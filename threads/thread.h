@@ -95,8 +95,9 @@ typedef struct weft_thread {
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
     /* Counted by whichever thread frees: merged objects die anywhere. */
     WEFT_ATOMIC(uint64_t) xmerged_on_behalf;
-    /* Biased locks (threads/lockbias.c): containers this index made, and how
-     * many of their biases other threads revoked (counted by the revoker). */
+    /* Biased locks (threads/lockbias.c): containers made since the attach,
+     * and how many biases of objects this index owned other threads revoked
+     * (counted by the revoker). Reset at attach. */
     uint64_t locks_made;
     WEFT_ATOMIC(uint64_t) xlocks_revoked;
 
