@@ -48,9 +48,9 @@ void _weft_object_lock_slow(weft_object *o);
 void _weft_object_unlock_wake(weft_object *o);
 /* Make o's lock atomic for good (threads/lockbias.c); any thread. */
 void _weft_object_lock_revoke(weft_object *o);
-/* At the first weft_init: is the bias available (membarrier, WEFT_LOCK_BIAS)? */
+/* At the first weft_init: is the bias available (membarrier, WEFT_LOCK_BIAS)?
+ * weft_lock_bias_enabled (weft/runtime.h) says. */
 void _weft_lockbias_init(void);
-int _weft_lockbias_enabled(void);
 
 /* A container just made by the calling thread, still unpublished: make its
  * lock biased, unless the bias does not pay here (lockbias.c). */

@@ -47,8 +47,11 @@ static void text(FILE *f, const run_result *r)
             t[ST_SENT], t[ST_RECEIVED], t[ST_BOARD_PUT], t[ST_BOARD_GET],
             handoff == &handoff_ring ? "the harness's ring buffers"
                                      : "shared weft lists and a dict");
-    fprintf(f, "  shared containers   %" PRIu64 " list and dict operations\n",
-            t[ST_CONTAINER_OPS]);
+    fprintf(f,
+            "  shared containers   %" PRIu64 " list and dict operations; %" PRIu64
+            " lock biases revoked%s\n",
+            t[ST_CONTAINER_OPS], weft_lock_revocations(),
+            weft_lock_bias_enabled() ? "" : " (bias off)");
     fprintf(f,
             "  weakrefs            %" PRIu64 " callbacks; %" PRIu64 " reads (%" PRIu64
             " alive)\n",

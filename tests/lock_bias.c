@@ -283,15 +283,19 @@ int main(void)
 {
     const char *env = getenv("WEFT_LOCK_BIAS");
     REQUIRE(weft_init(NULL) == 0);
-    bias_expected = _weft_lockbias_enabled();
+    bias_expected = weft_lock_bias_enabled();
     if (env && strcmp(env, "0") == 0)
         CHECK(!bias_expected);
     else if (!bias_expected)
         fprintf(stderr, "note: membarrier is not available here; biased locks are off\n");
 
+    uint64_t revoked = weft_lock_revocations();
     test_owner_path();
+    CHECK_EQ_INT(weft_lock_revocations() - revoked, 0);
     test_revoke_waits();
-    test_nested();
+    CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 1 : 0);
+    test_nested(); /* the inner lock revoked its own list's bias */
+    CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 2 : 0);
 
     make_items();
     pthread_barrier_init(&start, NULL, 2);
@@ -302,8 +306,11 @@ int main(void)
     run_rounds(true);
     pthread_join(t, NULL);
     drop_items();
+    CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 2 + 2 * ROUNDS : 0);
 
+    revoked = weft_lock_revocations();
     test_adaptive();
+    CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 65 + 3 : 0);
     CHECK_EQ_INT(weft_shutdown(), 0);
     return check_finish();
 }

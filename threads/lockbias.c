@@ -34,6 +34,7 @@
 #define WAIT_SPINS 64    /* yields before waiting inside a blocking region */
 
 static bool bias_enabled; /* written once, by _weft_lockbias_init */
+static WEFT_ATOMIC(uint64_t) revocations;
 
 #if !WEFT_TSAN
 static long membarrier(int cmd)
@@ -55,9 +56,14 @@ void _weft_lockbias_init(void)
 #endif
 }
 
-int _weft_lockbias_enabled(void)
+int weft_lock_bias_enabled(void)
 {
     return bias_enabled;
+}
+
+uint64_t weft_lock_revocations(void)
+{
+    return weft_load_relaxed(&revocations);
 }
 
 void _weft_object_lock_init(weft_object *o)
@@ -139,8 +145,10 @@ void _weft_object_lock_revoke(weft_object *o)
         atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_LOCK_REVOKING, memory_order_seq_cst);
     if (!(flags & WEFT_OBJ_LOCK_BIASED))
         return; /* revoked before: REVOKING stays set, and means nothing then */
-    if (!(flags & WEFT_OBJ_LOCK_REVOKING))
+    if (!(flags & WEFT_OBJ_LOCK_REVOKING)) {
+        weft_fetch_add_relaxed(&revocations, 1);
         count_revocation(o);
+    }
     /* Racing revokers each make the barrier and the wait: both are idempotent. */
     barrier_everywhere();
     wait_unannounced(o);

@@ -17,6 +17,7 @@
 #define WEFT_RUNTIME_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <weft/export.h>
 
 WEFT_BEGIN_DECLS
@@ -55,6 +56,15 @@ WEFT_API unsigned weft_thread_index(void);
 /* A point where the thread may do deferred work: merge reference counts that
  * other threads queued to it, report a quiescent state, park for a stop. */
 WEFT_API void weft_safepoint(void);
+
+/* Container locks start biased to the thread that made the container: it
+ * locks them with plain stores. The first other thread that locks one
+ * revokes the bias, which costs a system call that interrupts the other
+ * running threads (docs/containers.md). Whether the bias is on (after
+ * weft_init: WEFT_LOCK_BIAS, and a kernel with private expedited
+ * membarrier), and how many revocations the process has made. */
+WEFT_API int weft_lock_bias_enabled(void);
+WEFT_API uint64_t weft_lock_revocations(void);
 
 /* Leave the runtime around a blocking call. Pairs must nest properly and not
  * touch objects in between. */
