@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <weft/runtime.h>
 
-#define REVOKED_FREE 64  /* revocations a thread may cause before the share counts */
+#define REVOKED_FREE 64  /* revocations of a thread's containers before the share counts */
 #define REVOKED_SHARE 64 /* beyond them, at most one container in this many revoked */
 #define WAIT_SPINS 64    /* yields before waiting inside a blocking region */
 
