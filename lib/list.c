@@ -217,13 +217,6 @@ int weft_list_insert(weft_object *o, size_t i, weft_object *item)
     return 0;
 }
 
-/* Lock held and a store with room for one more. */
-static inline void append_locked(list_store *s, size_t n, weft_object *item)
-{
-    slot_set(s, n, weft_newref(item));
-    weft_store_release(&s->size, n + 1);
-}
-
 static __attribute__((noinline)) int append_general(weft_object *o, weft_object *item)
 {
     if (!check_list(o, "weft_list_append") || !check_item(item, "weft_list_append"))
@@ -231,12 +224,17 @@ static __attribute__((noinline)) int append_general(weft_object *o, weft_object 
     weft_list *l = LIST(o);
     _weft_object_mark_shareable(item);
     _weft_object_lock(o);
-    size_t n = size_of(l);
-    if (reserve_locked(l, n + 1) != 0) {
-        _weft_object_unlock(o);
-        return -1;
+    list_store *s = store_of(l);
+    size_t n = s ? weft_load_relaxed(&s->size) : 0;
+    if (WEFT_UNLIKELY(!s || n == s->capacity)) {
+        if (reserve_locked(l, n + 1) != 0) {
+            _weft_object_unlock(o);
+            return -1;
+        }
+        s = store_of(l);
     }
-    append_locked(store_of(l), n, item);
+    slot_set(s, n, weft_newref(item));
+    weft_store_release(&s->size, n + 1);
     _weft_object_unlock(o);
     return 0;
 }
@@ -250,7 +248,6 @@ int weft_list_append(weft_object *o, weft_object *item)
 {
     weft_thread *t = _weft_tls_thread;
     if (WEFT_LIKELY(o && item && t && o->type == &weft_list_type &&
-                    weft_load_relaxed(&o->owner) == t->index &&
                     (weft_load_relaxed(&item->ref_shared) & 3) != WEFT_SHARED_NORMAL &&
                     _weft_object_lock_biased(t, o))) {
         list_store *s = store_of(LIST(o));

@@ -56,12 +56,14 @@ void _weft_lockbias_init(void);
  * lock biased, unless the bias does not pay here (lockbias.c). */
 void _weft_object_lock_init(weft_object *o);
 
-/* The owner's side of the handshake: announce, then look. A thread that
- * already holds a biased lock (a type's eq run under a dict's lock that
- * locks another container) takes the atomic one: one announcement each. */
+/* The biased lock, if t owns o and o's lock is biased: the owner's side of
+ * the handshake, announce, then look. A thread that already holds a biased
+ * lock (a type's eq run under a dict's lock that locks another container)
+ * takes the atomic one: one announcement each. */
 WEFT_INLINE bool _weft_object_lock_biased(weft_thread *t, weft_object *o)
 {
-    if (WEFT_UNLIKELY(weft_load_relaxed(&t->xlock_held) != NULL))
+    if (weft_load_relaxed(&o->owner) != t->index ||
+        WEFT_UNLIKELY(weft_load_relaxed(&t->xlock_held) != NULL))
         return false;
 #if WEFT_TSAN
     weft_store_seq_cst(&t->xlock_held, o);
@@ -89,8 +91,7 @@ WEFT_INLINE void _weft_object_unlock_biased(weft_thread *t)
 WEFT_INLINE void _weft_object_lock(weft_object *o)
 {
     weft_thread *t = _weft_tls_thread;
-    if (WEFT_LIKELY(t && weft_load_relaxed(&o->owner) == t->index) &&
-        _weft_object_lock_biased(t, o))
+    if (WEFT_LIKELY(t) && _weft_object_lock_biased(t, o))
         return;
     uint32_t flags = weft_load_relaxed(&o->flags);
     if (WEFT_LIKELY(!(flags & (WEFT_OBJ_LOCKED | WEFT_OBJ_LOCK_BIASED))) &&

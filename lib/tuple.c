@@ -114,7 +114,10 @@ static __attribute__((noinline)) weft_object *tuple_pack_from(weft_object *o, si
  * applied before anyone can see it, without an atomic or a count
  * (keeps_tuple_tracked). Inline, the items that are immortal
  * or ours and untracked (weft_incref's plain cases); from the first other
- * item on (a NULL item too), the general case. */
+ * item on (a NULL item too), the general case. Not _weft_incref_if_ours:
+ * packed items are mostly small ints, so the immortal test comes first here
+ * (with that helper, a 2-tuple of small ints made and freed took 212.6
+ * instructions instead of 201.6, callgrind). */
 weft_object *weft_tuple_pack(size_t n, ...)
 {
     weft_object *o = tuple_alloc(n, false, false);

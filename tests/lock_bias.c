@@ -164,21 +164,16 @@ static void *other_writer(void *arg)
     return NULL;
 }
 
+/* Every item in c once: a dict has it as a key; a list holds it in one
+ * slot, which its count shows (ours, plus the list's). */
 static bool holds_all(weft_object *c)
 {
     for (int side = 0; side < 2; side++)
         for (int i = 0; i < PER_SIDE; i++) {
-            int in = use_dict ? weft_dict_contains(c, items[side][i]) : 0;
-            if (use_dict && in != 1)
+            weft_object *item = items[side][i];
+            if (use_dict ? weft_dict_contains(c, item) != 1 : weft_refcount(item) != 2)
                 return false;
         }
-    if (use_dict)
-        return true;
-    /* A list holds each item once: count them by their refcounts. */
-    for (int side = 0; side < 2; side++)
-        for (int i = 0; i < PER_SIDE; i++)
-            if (weft_refcount(items[side][i]) != 2)
-                return false;
     return true;
 }
 

@@ -94,8 +94,9 @@ static bool announced_anywhere(weft_object *o)
     uint32_t limit = _weft_thread_index_limit();
     for (uint32_t i = 1; i < limit; i++) {
         weft_thread *t = _weft_thread_record(i);
-        /* (At least) acquire: the section of a holder that just released is
-         * ours to see. */
+        /* Acquire: the section of a holder that just released is ours to
+         * see; sequentially consistent for the TSan build's handshake
+         * (objlock.h), and no dearer on x86. */
         if (t && weft_load_seq_cst(&t->xlock_held) == o)
             return true;
     }
