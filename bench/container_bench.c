@@ -17,8 +17,11 @@
  *   dict_get_shared/weft/real_time/threads:N
  *                               as dict_get, by N threads at once on ONE dict
  *                               (built by thread 0, the main thread, which owns
- *                               its keys and values; the others take their
- *                               references through the non-owner path). Rates
+ *                               its keys and values; the others' reads make
+ *                               the values buffered, docs/refcount.md, after
+ *                               which every thread counts them in its own
+ *                               table; one thread alone keeps the owner's
+ *                               plain counts). Rates
  *                               are over wall time, so items_per_second is the
  *                               total of the N threads (bench.h, real_time);
  *   mem_empty_lists/<impl>      1 000 000 empty lists made and kept, then

@@ -32,6 +32,7 @@ void _weft_str_init(void);
 void _weft_weakref_init(void);
 /* 0/1 from the environment variable `name` (0/off/no, 1/on/yes), else dflt. */
 int _weft_env_flag(const char *name, int dflt);
+void _weft_countbuf_init(void); /* threads/countbuf.c */
 /* Siphash key set once at weft_init. */
 void _weft_hash_init(void);
 

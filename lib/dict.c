@@ -25,6 +25,7 @@
 #include "error.h"
 #include "objlock.h"
 #include "object_internal.h"
+#include "threads/countbuf.h"
 
 #include <string.h>
 

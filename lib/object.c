@@ -17,6 +17,7 @@
 #include "error.h"
 #include "trace.h"
 #include "threads/thread.h"
+#include "threads/countbuf.h"
 #include "threads/qsbr.h"
 #include "threads/stw.h"
 #include "arena.h"
@@ -185,7 +186,10 @@ void weft_set_immortal(weft_object *o)
 
 long weft_refcount(const weft_object *o)
 {
-    return _weft_refcount_inline(o);
+    long count = _weft_refcount_inline(o);
+    if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
+        count = _weft_countbuf_refcount(_weft_tls_thread, o, count);
+    return count;
 }
 
 void _weft_incref_local_overflow(weft_object *o)
@@ -195,6 +199,12 @@ void _weft_incref_local_overflow(weft_object *o)
 
 void _weft_incref_shared(weft_object *o)
 {
+    uint32_t owner = weft_load_relaxed(&o->owner);
+    weft_thread *t = _weft_tls_thread;
+    if (_weft_countbuf_is_buffered(owner) && t) {
+        _weft_countbuf_incref(t, o, owner);
+        return;
+    }
     int32_t old = weft_fetch_add_relaxed(&o->ref_shared, 1 << WEFT_SHARED_SHIFT);
     if (WEFT_UNLIKELY((old >> WEFT_SHARED_SHIFT) >= WEFT_SHARED_COUNT_MAX - 1))
         weft_set_immortal(o);
@@ -202,17 +212,29 @@ void _weft_incref_shared(weft_object *o)
 
 void _weft_decref_shared(weft_object *o)
 {
+    uint32_t owner = weft_load_relaxed(&o->owner);
+    if (_weft_countbuf_is_buffered(owner)) {
+        _weft_countbuf_decref(o, owner); /* it checks that the thread is attached */
+        return;
+    }
     _weft_thread_current_or_die("weft_decref", o);
+    _weft_shared_add(o, -1);
+}
+
+void _weft_shared_add(weft_object *o, int32_t delta)
+{
+    if (WEFT_UNLIKELY(weft_is_immortal(o)))
+        return;
     int32_t old = weft_load_relaxed(&o->ref_shared), new;
     bool queue;
     do {
         int32_t state = old & 3, count = old >> WEFT_SHARED_SHIFT;
         queue = false;
-        new = old - (1 << WEFT_SHARED_SHIFT);
+        new = old + (int32_t)((uint32_t)delta << WEFT_SHARED_SHIFT);
         if (state == WEFT_SHARED_MERGED) {
-            if (count <= 0)
+            if (count + delta < 0)
                 _weft_refcount_underflow(o, "weft_decref");
-        } else if (state != WEFT_SHARED_QUEUED && count - 1 < 0) {
+        } else if (state != WEFT_SHARED_QUEUED && count + delta < 0) {
             new = (new & ~3) | WEFT_SHARED_QUEUED;
             queue = true;
         }
@@ -229,12 +251,16 @@ static inline __attribute__((always_inline)) void dealloc_on(weft_thread *t, wef
  * the object becomes ownerless (or its queue merge decides). */
 static __attribute__((noinline)) void give_up_ownership(weft_object *o, int32_t shared)
 {
-    if ((shared & 3) == WEFT_SHARED_QUEUED)
-        return; /* the owner's queue merge decides: it runs on this thread */
-    /* The CAS orders this against a concurrent weft_try_incref. */
+    /* From here on this thread counts the object in the shared count too:
+     * others may still hold references and hand us one. The CAS orders the
+     * store against a concurrent weft_try_incref. */
     weft_store_relaxed(&o->owner, 0);
     int32_t merged;
     do {
+        /* Queued (a negative count, or a request to merge it for buffered
+         * counting): the queue holds it, and its merge decides. */
+        if ((shared & 3) == WEFT_SHARED_QUEUED)
+            return;
         merged = (shared & ~3) | WEFT_SHARED_MERGED;
     } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
     if ((merged >> WEFT_SHARED_SHIFT) < 0)
@@ -275,6 +301,8 @@ void _weft_object_mark_shareable_slow(weft_object *o)
     }
 }
 
+static int try_incref_shared(weft_object *o, bool container_read);
+
 int weft_try_incref(weft_object *o)
 {
     if (_weft_incref_if_ours(o))
@@ -285,11 +313,18 @@ int weft_try_incref(weft_object *o)
         weft_incref(o); /* a count about to saturate: weft_incref makes it immortal */
         return 1;
     }
-    return _weft_try_incref_shared(o);
+    return try_incref_shared(o, false);
 }
 
-int _weft_try_incref_shared(weft_object *o)
+/* A non-owner's try-incref. `container_read`: the reference comes out of a
+ * list or dict, the reads that make an object COUNTS_BUFFERED. */
+static int try_incref_shared(weft_object *o, bool container_read)
 {
+    uint32_t owner = weft_load_relaxed(&o->owner);
+    weft_thread *t = _weft_tls_thread;
+    if (_weft_countbuf_is_buffered(owner) && t)
+        return _weft_countbuf_try_incref(t, o, owner);
+    uint32_t flags = weft_load_relaxed(&o->flags);
     int32_t shared = weft_load_relaxed(&o->ref_shared);
     for (;;) {
         /* NORMAL with no shared count: only the owner's local count could keep
@@ -297,8 +332,16 @@ int _weft_try_incref_shared(weft_object *o)
         if (shared == 0 || shared == WEFT_SHARED_MERGED || shared == WEFT_SHARED_DEAD)
             return 0;
         if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, shared + (1 << WEFT_SHARED_SHIFT)))
-            return 1;
+            break;
     }
+    if (container_read && t)
+        _weft_countbuf_note_shared_read(o, flags);
+    return 1;
+}
+
+int _weft_try_incref_shared(weft_object *o)
+{
+    return try_incref_shared(o, true);
 }
 
 /* ---------------------------------------------------------------- deallocation */
@@ -512,5 +555,7 @@ static inline __attribute__((always_inline)) void dealloc_on(weft_thread *t, wef
 
 void _weft_dealloc(weft_object *o)
 {
+    if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
+        _weft_countbuf_release_id(o);
     dealloc_on(_weft_thread_current_or_die("deallocation", o), o);
 }

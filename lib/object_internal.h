@@ -9,6 +9,12 @@
  * memory is a block of an object pool, so its death needs no arena-map
  * lookup. Set at creation, never changed. */
 #define WEFT_OBJ_POOLED (1u << 5)
+/* Object flags (internal) of buffered counting (threads/countbuf.c): a
+ * thread other than the owner took a reference to it out of a container;
+ * every thread counts it in its own table. Hints: a lost bit costs speed,
+ * never correctness, so plain stores of the flags may drop them. */
+#define WEFT_OBJ_READ_SHARED (1u << 6)
+#define WEFT_OBJ_COUNTS_BUFFERED (1u << 7)
 
 /* Largest shared count before an object is made immortal instead. */
 #define WEFT_SHARED_COUNT_MAX (INT32_MAX >> WEFT_SHARED_SHIFT)
@@ -35,9 +41,13 @@ static inline long _weft_refcount_inline(const weft_object *o)
     return (long)local + (weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT);
 }
 
-/* weft_try_incref's body with the non-owner's CAS loop out of line: the
- * lock-free reads of lists and dicts take most references here, and an
- * immortal object, or one of the calling thread's, needs no atomic. */
+/* Add delta (may be negative) to the shared count of an object the caller
+ * has a reference to or a pin on: a count that goes negative queues the
+ * object to its owner, a merged count that reaches zero frees it. */
+void _weft_shared_add(weft_object *o, int32_t delta);
+
+/* weft_try_incref's non-owner path, for the lock-free reads of lists and
+ * dicts (the inline part: _weft_try_incref_inline, threads/countbuf.h). */
 int _weft_try_incref_shared(weft_object *o);
 
 /* A reference to an immortal object or one the calling thread owns and
@@ -57,17 +67,6 @@ static inline bool _weft_incref_if_ours(weft_object *o)
         return true;
     }
     return local == WEFT_IMMORTAL_LOCAL;
-}
-
-static inline int _weft_try_incref_inline(weft_object *o)
-{
-    if (_weft_incref_if_ours(o))
-        return 1;
-    /* Ours with no local count left (or one about to saturate): fail, and
-     * the caller takes its locked path. */
-    if (weft_load_relaxed(&o->owner) == _weft_tls_index)
-        return 0;
-    return _weft_try_incref_shared(o);
 }
 
 /* The count reached zero: finalize, clear weakrefs, dealloc, free. Deep

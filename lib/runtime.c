@@ -52,6 +52,7 @@ static void builtins_init(void)
     _weft_weakref_init();
     _weft_gc_init();
     _weft_lockbias_init();
+    _weft_countbuf_init();
 }
 
 int weft_is_initialized(void)

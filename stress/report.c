@@ -52,6 +52,8 @@ static void text(FILE *f, const run_result *r)
             " lock biases revoked%s\n",
             t[ST_CONTAINER_OPS], weft_lock_revocations(),
             weft_lock_bias_enabled() ? "" : " (bias off)");
+    fprintf(f, "  buffered counts     %" PRIu64 " read-shared objects counted in thread tables%s\n",
+            weft_count_buffered_objects(), weft_count_buffers_enabled() ? "" : " (off)");
     fprintf(f,
             "  weakrefs            %" PRIu64 " callbacks; %" PRIu64 " reads (%" PRIu64
             " alive)\n",

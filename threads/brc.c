@@ -41,18 +41,21 @@ static bool merge_counts(weft_object *o, int64_t extra)
 {
     int64_t local = (int64_t)weft_load_relaxed(&o->ref_local) + extra;
     int32_t shared = weft_load_relaxed(&o->ref_shared), merged;
+    uint32_t owner = _weft_countbuf_owner_at_merge(o);
     int64_t total;
     do {
         total = local + (shared >> WEFT_SHARED_SHIFT);
         if (total < 0)
             _weft_refcount_underflow(o, "merge");
         if (total > WEFT_SHARED_COUNT_MAX) {
-            weft_set_immortal(o);
+            weft_set_immortal(o); /* never dies: a buffered owner would never give its id back */
+            _weft_countbuf_forget_owner(owner);
             return false;
         }
         merged = (int32_t)(total << WEFT_SHARED_SHIFT) | WEFT_SHARED_MERGED;
-        /* Ownership is given up before the merged count is published. */
-        weft_store_relaxed(&o->owner, 0);
+        /* Ownership is given up before the merged count is published (to a
+         * buffered owner, if the object's counts are to be buffered). */
+        weft_store_relaxed(&o->owner, owner);
         weft_store_relaxed(&o->ref_local, 0);
     } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
     return total == 0;
@@ -173,6 +176,36 @@ void _weft_brc_queue(weft_object *o)
     drain(t, true);
 }
 
+void _weft_brc_queue_for_buffering(weft_object *o)
+{
+    uint32_t owner = weft_load_relaxed(&o->owner);
+    weft_thread *t = _weft_thread_record(owner);
+    /* The state read without the lock is a hint: the common miss (the owner
+     * blocked for long) costs no lock. */
+    if (!t || weft_load_relaxed(&t->xstate) != WEFT_THREAD_ATTACHED)
+        return;
+    /* The record's lock keeps it ATTACHED until we are done. */
+    pthread_mutex_lock(&t->lock);
+    if (weft_load_relaxed(&t->xstate) == WEFT_THREAD_ATTACHED &&
+        weft_load_relaxed(&o->owner) == owner) {
+        int32_t shared = weft_load_relaxed(&o->ref_shared);
+        bool queued = false;
+        while (!queued &&
+               ((shared & 3) == WEFT_SHARED_NORMAL || (shared & 3) == WEFT_SHARED_MAYBE_WEAKREF))
+            queued = weft_cas_weak_acq_rel(&o->ref_shared, &shared,
+                                           (shared & ~3) | WEFT_SHARED_QUEUED);
+        if (queued) {
+            /* Seen by the merge, which takes the queue under this lock. */
+            atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_COUNTS_BUFFERED, memory_order_relaxed);
+            if (!_weft_objstack_push(&t->merge_queue, o))
+                _weft_fatal("out of memory queueing object %p to thread %u for a refcount merge",
+                            (void *)o, owner);
+            atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_MERGE, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 void _weft_brc_merge_own_queue(weft_thread *t)
 {
     drain(t, false);
@@ -185,6 +218,7 @@ void _weft_brc_merge_all_world_stopped(weft_objstack *dead)
      * dead cannot be freed now (a dealloc may run user code): they are
      * untracked, so the collection skips them, and freed after the world
      * resumes. */
+    _weft_countbuf_flush_all_world_stopped(dead);
     uint32_t limit = _weft_thread_index_limit();
     for (uint32_t i = 1; i < limit; i++) {
         weft_thread *t = _weft_thread_record(i);

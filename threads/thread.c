@@ -139,6 +139,7 @@ int weft_thread_attach(void)
     weft_store_relaxed(&t->xlocks_revoked, 0);
     _weft_tls_thread = t;
     _weft_tls_index = t->index;
+    _weft_countbuf_attached(t, true);
     pthread_setspecific(exit_key, t);
     _weft_qsbr_thread_register();
     _weft_heap_get();
@@ -167,6 +168,7 @@ int weft_thread_detach(void)
      * before we look, later ones see DETACHED and merge on our behalf. From
      * then on this thread touches nothing a collection reads. */
     for (;;) {
+        _weft_countbuf_flush(t);
         _weft_brc_merge_own_queue(t);
         _weft_freelists_flush(t);
         if (_weft_tls_heap)
@@ -174,7 +176,7 @@ int weft_thread_detach(void)
         _weft_qsbr_flush_retired_pools(); /* still online: call_rcu allowed */
         _weft_poll_stop(t);
         pthread_mutex_lock(&t->lock);
-        if (!weft_load_relaxed(&t->xbreaker))
+        if (!weft_load_relaxed(&t->xbreaker) && t->countbuf_pins == 0)
             break;
         pthread_mutex_unlock(&t->lock);
     }
@@ -184,6 +186,7 @@ int weft_thread_detach(void)
 
     _weft_tls_thread = NULL;
     _weft_tls_index = WEFT_NO_THREAD;
+    _weft_countbuf_attached(t, false);
     pthread_setspecific(exit_key, NULL);
     pthread_mutex_lock(&registry_lock);
     t->in_use = false;

@@ -90,6 +90,13 @@ typedef struct weft_thread {
     long gc_old_deaths_local; /* deaths in long-lived pools not yet published */
     unsigned quiescent_countdown; /* calls until the next implicit quiescent state */
     weft_freelist freelists[WEFT_FREELISTS];
+    /* Buffered counts (countbuf.c): also flushed by a stopper of the world
+     * while the thread is parked or blocked. */
+    int32_t *countbuf;      /* by object id: 0, or the thread's delta + 1 while pinned */
+    uint64_t *countbuf_map; /* by object id: pinned */
+    uint32_t countbuf_len;  /* ids the two arrays hold (a multiple of 64) */
+    unsigned countbuf_pins;
+
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
@@ -132,9 +139,34 @@ static inline weft_thread *_weft_thread_current_or_die(const char *what, const w
 /* Objects queued to their owner (brc.c). */
 void _weft_brc_queue(weft_object *o);
 void _weft_brc_merge_own_queue(weft_thread *t);
-/* With the world stopped: merge every thread's queue; objects found dead are
- * pushed on `dead` to be freed after the world resumes. */
+/* Mark a NORMAL or MAYBE_WEAKREF object COUNTS_BUFFERED and queue it to
+ * its owner for a merge, if the owner is attached (it merges at its next
+ * safepoint); nothing otherwise. */
+void _weft_brc_queue_for_buffering(weft_object *o);
+/* With the world stopped: apply every thread's buffered counts, then merge
+ * every thread's queue; objects found dead are pushed on `dead` to be freed
+ * after the world resumes. Every count is exact afterwards. */
 void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
+
+/* Buffered counts of read-shared objects (countbuf.c; hit paths in
+ * countbuf.h). */
+/* A non-owner took a reference to o out of a container without buffering:
+ * from the second time on, o is made buffered (merged, with an id). */
+void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags);
+/* The calling thread attached to t, or detaches from it. */
+void _weft_countbuf_attached(weft_thread *t, bool attached);
+/* Apply and drop every pin of t (t's own thread, attached). */
+void _weft_countbuf_flush(weft_thread *t);
+void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead);
+/* A merge's new owner field: the buffered owner (a fresh id) of an object
+ * marked COUNTS_BUFFERED, 0 for others. */
+uint32_t _weft_countbuf_owner_at_merge(weft_object *o);
+/* An owner field from the above that was not stored: its id is free again. */
+void _weft_countbuf_forget_owner(uint32_t owner);
+/* A buffered object died: its id is free again. */
+void _weft_countbuf_release_id(weft_object *o);
+/* weft_refcount of a buffered object, from its count in the header. */
+long _weft_countbuf_refcount(weft_thread *t, const weft_object *o, long count);
 /* Take the ownership of an object no other thread can reach (the
  * collector's unreachable set, after a stop merged every queue) and one
  * reference to it: its whole count, plus one, becomes the calling thread's

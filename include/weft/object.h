@@ -29,7 +29,9 @@ WEFT_BEGIN_DECLS
 struct weft_type;
 
 typedef struct weft_object {
-    /* Index of the owning thread; 0 once the count is merged (no owner). */
+    /* Index of the owning thread; 0 once the count is merged (no owner), or
+     * a merged object's id with the top bit set when every thread counts
+     * its references in a table of its own (docs/refcount.md). */
     WEFT_ATOMIC_FIELD(uint32_t) owner;
     /* The owner's count: written only by the owner, with a relaxed store. */
     WEFT_ATOMIC_FIELD(uint32_t) ref_local;
@@ -60,8 +62,9 @@ _Static_assert(sizeof(weft_object) == 24, "the object header is 24 bytes");
 #define WEFT_OBJ_GC_TRACKED (1u << 2)  /* the collector considers it */
 #define WEFT_OBJ_FROZEN (1u << 3)      /* in the permanent generation (weft_gc_freeze) */
 #define WEFT_OBJ_GC_REGISTERED (1u << 4) /* outside the pools: in the collector's registry */
-/* Bit 5 is internal (the memory is an object-pool block); bits 28-31 are the
- * object lock's (biased, revoking, locked, waiters). */
+/* Bits 5-7 are internal (an object-pool block; read by other threads;
+ * counts buffered); bits 28-31 are the object lock's (biased, revoking,
+ * locked, waiters). */
 
 typedef int (*weft_visit_fn)(weft_object *child, void *arg);
 

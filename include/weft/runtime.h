@@ -66,6 +66,16 @@ WEFT_API void weft_safepoint(void);
 WEFT_API int weft_lock_bias_enabled(void);
 WEFT_API uint64_t weft_lock_revocations(void);
 
+/* An object that threads other than its owner keep reading out of lists and
+ * dicts stops being counted in its header: every thread counts its own
+ * references to it in a table of its own, so that reading threads do not
+ * write the object's cache line (docs/refcount.md, "Objects that many
+ * threads read"). Its death may then wait for the next stop of the world,
+ * or for a reading thread to detach. Whether this is on (after weft_init:
+ * WEFT_COUNT_BUFFERS), and how many objects have been counted so. */
+WEFT_API int weft_count_buffers_enabled(void);
+WEFT_API uint64_t weft_count_buffered_objects(void);
+
 /* Leave the runtime around a blocking call. Pairs must nest properly and not
  * touch objects in between. */
 WEFT_API void weft_blocking_begin(void);
