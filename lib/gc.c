@@ -935,6 +935,16 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
         weft_incref(o);
 }
 
+void _weft_gc_flush_counts(void)
+{
+    weft_stw_times t;
+    weft_objstack dead = {NULL};
+    _weft_stop_the_world(&t);
+    _weft_brc_merge_all_world_stopped(&dead);
+    _weft_start_the_world(&t);
+    free_dead(&dead);
+}
+
 /* Walk tracked objects of age <= max_age with the world stopped. */
 static int walk_stopped(gather *g, int max_age)
 {

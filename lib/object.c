@@ -199,7 +199,8 @@ void _weft_incref_local_overflow(weft_object *o)
 
 void _weft_incref_shared(weft_object *o)
 {
-    uint32_t owner = weft_load_relaxed(&o->owner);
+    /* Acquire, as in try_incref_shared. */
+    uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
     if (_weft_countbuf_is_buffered(owner) && t) {
         _weft_countbuf_incref(t, o, owner);
@@ -221,16 +222,27 @@ void _weft_decref_shared(weft_object *o)
     _weft_shared_add(o, -1);
 }
 
-void _weft_shared_add(weft_object *o, int32_t delta)
+__attribute__((noinline)) void _weft_shared_add(weft_object *o, int32_t delta)
 {
-    if (WEFT_UNLIKELY(weft_is_immortal(o)))
+    /* A pin can outlive the object's turn to immortal (a saturated count). */
+    if (WEFT_UNLIKELY(weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL))
         return;
     int32_t old = weft_load_relaxed(&o->ref_shared), new;
+    uint32_t owner;
     bool queue;
     do {
         int32_t state = old & 3, count = old >> WEFT_SHARED_SHIFT;
+        /* Read before the CAS that queues: once QUEUED is set, the owner may
+         * drop its last local reference and store owner 0 (give_up_ownership),
+         * but not before, as the count going negative means its local count
+         * still holds references. */
+        owner = weft_load_relaxed(&o->owner);
         queue = false;
         new = old + (int32_t)((uint32_t)delta << WEFT_SHARED_SHIFT);
+        if (WEFT_UNLIKELY(delta > 0 && count >= WEFT_SHARED_COUNT_MAX - delta)) {
+            weft_set_immortal(o); /* saturate, as _weft_incref_shared does */
+            return;
+        }
         if (state == WEFT_SHARED_MERGED) {
             if (count + delta < 0)
                 _weft_refcount_underflow(o, "weft_decref");
@@ -240,7 +252,7 @@ void _weft_shared_add(weft_object *o, int32_t delta)
         }
     } while (!weft_cas_weak_acq_rel(&o->ref_shared, &old, new));
     if (queue)
-        _weft_brc_queue(o);
+        _weft_brc_queue(o, owner);
     else if (new == WEFT_SHARED_MERGED)
         _weft_dealloc(o);
 }
@@ -320,7 +332,11 @@ int weft_try_incref(weft_object *o)
  * list or dict, the reads that make an object COUNTS_BUFFERED. */
 static int try_incref_shared(weft_object *o, bool container_read)
 {
-    uint32_t owner = weft_load_relaxed(&o->owner);
+    /* Acquire: a buffered id seen here was stored after the death of any
+     * object that had it before, whose owner field was cleared first
+     * (_weft_countbuf_release_id); the pin taken below makes every later
+     * read of a stale header by this thread see that. */
+    uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
     if (_weft_countbuf_is_buffered(owner) && t)
         return _weft_countbuf_try_incref(t, o, owner);

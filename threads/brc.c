@@ -48,14 +48,16 @@ static bool merge_counts(weft_object *o, int64_t extra)
         if (total < 0)
             _weft_refcount_underflow(o, "merge");
         if (total > WEFT_SHARED_COUNT_MAX) {
-            weft_set_immortal(o); /* never dies: a buffered owner would never give its id back */
+            /* Never dies: a buffered owner would never give its id back. */
+            weft_store_relaxed(&o->owner, 0);
+            weft_set_immortal(o);
             _weft_countbuf_forget_owner(owner);
             return false;
         }
         merged = (int32_t)(total << WEFT_SHARED_SHIFT) | WEFT_SHARED_MERGED;
         /* Ownership is given up before the merged count is published (to a
          * buffered owner, if the object's counts are to be buffered). */
-        weft_store_relaxed(&o->owner, owner);
+        weft_store_release(&o->owner, owner); /* an id: after its last holder's death */
         weft_store_relaxed(&o->ref_local, 0);
     } while (!weft_cas_weak_acq_rel(&o->ref_shared, &shared, merged));
     return total == 0;
@@ -78,6 +80,11 @@ void _weft_brc_adopt_and_hold(weft_object *o)
     uint32_t local = weft_load_relaxed(&o->ref_local);
     if (state == WEFT_SHARED_QUEUED || state == WEFT_SHARED_MERGED ||
         weft_load_relaxed(&o->owner) == 0 || local == WEFT_IMMORTAL_LOCAL) {
+        /* A buffered one is counted in its header again: the stop that
+         * found it unreachable flushed every pin, and no thread can reach
+         * it to pin it again, so the collector's counts of U are exact. */
+        if (_weft_countbuf_is_buffered_owner(weft_load_relaxed(&o->owner)))
+            _weft_countbuf_release_id(o);
         weft_incref(o); /* one atomic add on the shared count */
         return;
     }
@@ -151,9 +158,8 @@ static void drain(weft_thread *t, bool on_behalf)
     tls_merge_frames = frame.outer;
 }
 
-void _weft_brc_queue(weft_object *o)
+void _weft_brc_queue(weft_object *o, uint32_t owner)
 {
-    uint32_t owner = weft_load_relaxed(&o->owner);
     weft_thread *t = _weft_thread_record(owner);
     if (!t)
         _weft_fatal("object %p (type %s) has no valid owner (index %u): a freed or corrupt "

@@ -47,7 +47,9 @@
 #include "gc_internal.h"
 #include "internal/futex.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <weft/gc.h>
 #include <weft/runtime.h>
 
@@ -193,6 +195,29 @@ static long run_collection(int gen)
     return found;
 }
 
+/* Buffered counts (threads/countbuf.c) of objects whose last reference went
+ * while another thread still had a pin on them wait for a stop of the world.
+ * With pins outstanding and no stop for this long, the collector thread makes
+ * one that only flushes them. */
+#define COUNTS_FLUSH_PERIOD_NS 100000000 /* 100 ms */
+
+/* Wait (collector_lock held) for a request, or for a period to pass; true if
+ * the period passed with pins outstanding and no stop of the world in it. */
+static bool wait_for_work_locked(uint64_t *epoch_seen)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += COUNTS_FLUSH_PERIOD_NS;
+    deadline.tv_sec += deadline.tv_nsec / 1000000000;
+    deadline.tv_nsec %= 1000000000;
+    if (pthread_cond_timedwait(&work_cond, &collector_lock, &deadline) != ETIMEDOUT)
+        return false;
+    uint64_t epoch = _weft_stw_epoch();
+    bool due = epoch == *epoch_seen && _weft_countbuf_pins_outstanding();
+    *epoch_seen = epoch;
+    return due;
+}
+
 /* Rule: collector_lock is never held by an attached thread that may park
  * for a stop of the world (a thread waiting for the lock would never reach a
  * safepoint). The collector waits for work inside a blocking region. */
@@ -201,11 +226,13 @@ static void *collector_main(void *arg)
     if (weft_thread_attach() != 0)
         return NULL;
     is_collector_thread = true;
+    uint64_t epoch_seen = _weft_stw_epoch();
     for (;;) {
         weft_blocking_begin();
         pthread_mutex_lock(&collector_lock);
-        while (requested_gen < 0 && !thread_stop)
-            pthread_cond_wait(&work_cond, &collector_lock);
+        bool flush_due = false;
+        while (requested_gen < 0 && !thread_stop && !flush_due)
+            flush_due = wait_for_work_locked(&epoch_seen);
         bool stop = thread_stop;
         int gen = requested_gen;
         uint64_t seq = requests;
@@ -214,6 +241,11 @@ static void *collector_main(void *arg)
         weft_blocking_end();
         if (stop)
             break;
+        if (gen < 0) { /* flush_due */
+            _weft_gc_flush_counts();
+            epoch_seen = _weft_stw_epoch();
+            continue;
+        }
         long found = run_collection(gen);
         /* Garbage that died here filled this thread's freelists; it makes no
          * objects to revive them, so they would pin mutators' pools. */

@@ -33,7 +33,9 @@
  *   - at every stop of the world, the stopping thread flushes every thread's
  *     entries before the collector reads a count: counts are exact there, and
  *     an object whose last reference went while another thread still had a
- *     pin on it dies by the next collection at the latest;
+ *     pin on it dies at the next stop;
+ *   - while pins exist, the collector thread makes a stop that only flushes
+ *     when none happened for 100 ms (collector.c);
  *   - a detaching thread flushes its own.
  *
  * The arrays belong to their thread. The only other reader or writer is the
@@ -210,12 +212,22 @@ static void pinned(weft_thread *t, uint32_t id, int32_t *e)
 {
     *e = 2; /* delta 1: the reference the pin came with */
     t->countbuf_map[id / 64] |= 1ull << (id % 64);
-    t->countbuf_pins++;
+    weft_counter_add_owner(&t->xcountbuf_pins, 1);
 }
 
+/* Whether a pin may be added to this count: merged (a pin on an owned
+ * object would hide from its owner that its shared count went negative, the
+ * sign that it may be dead; MERGED is final), far from saturation, and with
+ * a count net of pins well inside (-PIN/2, PIN/2), so that rounding to a
+ * multiple of PIN finds the pins (weft_refcount, and the release that checks
+ * whether the last reference went). An object outside these is counted in
+ * its header. */
 static bool pinnable(int32_t shared)
 {
-    return (shared & 3) == WEFT_SHARED_MERGED && (shared >> WEFT_SHARED_SHIFT) <= PIN_COUNT_MAX;
+    uint32_t count = (uint32_t)(shared >> WEFT_SHARED_SHIFT);
+    uint32_t net = count & (PIN - 1);
+    return (shared & 3) == WEFT_SHARED_MERGED && count <= PIN_COUNT_MAX &&
+           (net < PIN / 4 || net >= PIN - PIN / 4);
 }
 
 void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner)
@@ -223,25 +235,30 @@ void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner)
     uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
     int32_t *e = entry_made(t, id);
     /* The caller holds a reference: the object is alive, its id stable. */
-    if (!e || *e != 0 || !pinnable(weft_load_relaxed(&o->ref_shared))) {
-        _weft_shared_add(o, 1); /* a delta at its maximum, or no room */
-        return;
-    }
-    weft_fetch_add_relaxed(&o->ref_shared, PIN << WEFT_SHARED_SHIFT);
-    pinned(t, id, e);
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    if (e && *e == 0)
+        while (pinnable(shared))
+            if (weft_cas_weak_acq_rel(&o->ref_shared, &shared,
+                                      shared + (PIN << WEFT_SHARED_SHIFT))) {
+                pinned(t, id, e);
+                return;
+            }
+    _weft_shared_add(o, 1); /* a delta at its maximum, no room, or not pinnable */
 }
 
 int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner)
 {
     uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
-    int32_t shared = weft_load_relaxed(&o->ref_shared);
     int32_t *e = entry_made(t, id);
-    bool pin = e && *e == 0 && pinnable(shared);
-    int32_t add = (pin ? PIN : 1) << WEFT_SHARED_SHIFT;
+    bool may_pin = e && *e == 0;
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    bool pin;
     for (;;) { /* the zero states are those weft_try_incref fails on */
         if (shared == 0 || shared == WEFT_SHARED_MERGED || shared == WEFT_SHARED_DEAD)
             return 0;
-        if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, shared + add))
+        pin = may_pin && pinnable(shared);
+        if (weft_cas_weak_acq_rel(&o->ref_shared, &shared,
+                                  shared + ((pin ? PIN : 1) << WEFT_SHARED_SHIFT)))
             break;
     }
     if (!pin)
@@ -264,7 +281,7 @@ void _weft_countbuf_unpin(weft_object *o, int32_t *e)
     /* The entry is cleared before the call: a death may run user code. */
     *e = 0;
     t->countbuf_map[id / 64] &= ~(1ull << (id % 64));
-    t->countbuf_pins--;
+    weft_counter_add_owner(&t->xcountbuf_pins, -1);
     _weft_shared_add(o, delta - PIN);
 }
 
@@ -312,7 +329,7 @@ void _weft_countbuf_flush(weft_thread *t)
     /* Deaths may run user code that pins again (and grows the arrays):
      * everything is read afresh at each step, until no pin is left. */
     uint32_t id = 0;
-    while (t->countbuf_pins) {
+    while (weft_load_relaxed(&t->xcountbuf_pins)) {
         if ((id = next_pinned(t, id)) == UINT32_MAX) {
             id = 0;
             continue;
@@ -344,15 +361,25 @@ void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead)
     uint32_t limit = _weft_thread_index_limit();
     for (uint32_t i = 1; i < limit; i++) {
         weft_thread *t = _weft_thread_record(i);
-        for (uint32_t id = 0; t->countbuf_pins && (id = next_pinned(t, id)) != UINT32_MAX;
+        for (uint32_t id = 0;
+             weft_load_relaxed(&t->xcountbuf_pins) && (id = next_pinned(t, id)) != UINT32_MAX;
              id++) {
             int32_t delta = t->countbuf[id] - 1;
             t->countbuf[id] = 0;
             t->countbuf_map[id / 64] &= ~(1ull << (id % 64));
-            t->countbuf_pins--;
+            weft_counter_add_owner(&t->xcountbuf_pins, -1); /* its thread is parked */
             apply_world_stopped(object_of(id), delta - PIN, dead);
         }
     }
+}
+
+bool _weft_countbuf_pins_outstanding(void)
+{
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++)
+        if (weft_load_relaxed(&_weft_thread_record(i)->xcountbuf_pins))
+            return true;
+    return false;
 }
 
 /* ---------------------------------------------------------------- marking */

@@ -13,9 +13,11 @@
 #define WEFT_COUNTBUF_PIN (1 << 20) /* counts a pin adds to ref_shared */
 #define WEFT_COUNTBUF_DELTA_MAX (WEFT_COUNTBUF_PIN / 4) /* a delta stays below it */
 
+_Static_assert(WEFT_COUNTBUF_ID_BIT == 0x80000000u, "thread.h's test of a buffered owner");
+
 static inline bool _weft_countbuf_is_buffered(uint32_t owner)
 {
-    return owner & WEFT_COUNTBUF_ID_BIT;
+    return _weft_countbuf_is_buffered_owner(owner);
 }
 
 /* The calling thread's arrays (threads/thread.h: the record's countbuf and
@@ -53,8 +55,9 @@ void _weft_countbuf_decref_unbuffered(weft_object *o, int32_t *entry);
  * out is a tail call: the hit needs no frame, and no thread record. */
 static inline void _weft_countbuf_decref(weft_object *o, uint32_t owner)
 {
-    int32_t *e = _weft_countbuf_entry(owner);
-    if (WEFT_UNLIKELY(!e || *e <= 1)) {
+    uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
+    int32_t *e = id < _weft_tls_counts_len ? &_weft_tls_counts[id] : NULL;
+    if (WEFT_UNLIKELY(id >= _weft_tls_counts_len || *e <= 1)) {
         _weft_countbuf_decref_unbuffered(o, e);
         return;
     }
@@ -93,17 +96,26 @@ static inline int _weft_countbuf_try_incref(weft_thread *t, weft_object *o, uint
  * or a buffered one it has a pin on needs no atomic and no call. */
 static inline int _weft_try_incref_inline(weft_object *o)
 {
-    if (_weft_incref_if_ours(o))
-        return 1;
+    uint32_t local = weft_load_relaxed(&o->ref_local);
     uint32_t owner = weft_load_relaxed(&o->owner);
+    /* As _weft_incref_if_ours, with each field loaded once for the paths
+     * below. */
+    if (WEFT_LIKELY(local - 1 < WEFT_IMMORTAL_LOCAL - 2 && owner == _weft_tls_index)) {
+        weft_store_relaxed(&o->ref_local, local + 1);
+        return 1;
+    }
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return 1;
     /* Ours with no local count left (or one about to saturate): fail, and
      * the caller takes its locked path. */
     if (owner == _weft_tls_index)
         return 0;
-    if (_weft_countbuf_is_buffered(owner)) {
-        int32_t *e = _weft_countbuf_entry(owner);
-        if (WEFT_LIKELY(e && *e > 0 && *e < WEFT_COUNTBUF_DELTA_MAX)) {
-            ++*e; /* our pin keeps it alive */
+    uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
+    if (_weft_countbuf_is_buffered(owner) && id < _weft_tls_counts_len) {
+        int32_t *e = &_weft_tls_counts[id];
+        /* A pin (> 0) with room for one more: the pin keeps it alive. */
+        if (WEFT_LIKELY((uint32_t)*e - 1 < WEFT_COUNTBUF_DELTA_MAX - 1)) {
+            ++*e;
             return 1;
         }
     }

@@ -83,6 +83,11 @@ static long online_processors(void)
     return n;
 }
 
+uint64_t _weft_stw_epoch(void)
+{
+    return weft_load_relaxed(&resume_epoch);
+}
+
 void _weft_stop_the_world(weft_stw_times *times)
 {
     weft_thread *self = _weft_thread_current_or_die("stop-the-world", NULL);

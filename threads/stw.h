@@ -24,6 +24,8 @@ typedef struct weft_stw_times {
 void _weft_stop_the_world(weft_stw_times *times);
 void _weft_start_the_world(weft_stw_times *times);
 bool _weft_world_is_stopped(void);
+/* How many stops of the world have ended so far. */
+uint64_t _weft_stw_epoch(void);
 /* A running thread asked to stop parks here until the world resumes. */
 void _weft_stw_park(weft_thread *t);
 

@@ -176,7 +176,7 @@ int weft_thread_detach(void)
         _weft_qsbr_flush_retired_pools(); /* still online: call_rcu allowed */
         _weft_poll_stop(t);
         pthread_mutex_lock(&t->lock);
-        if (!weft_load_relaxed(&t->xbreaker) && t->countbuf_pins == 0)
+        if (!weft_load_relaxed(&t->xbreaker) && weft_load_relaxed(&t->xcountbuf_pins) == 0)
             break;
         pthread_mutex_unlock(&t->lock);
     }

@@ -95,7 +95,9 @@ typedef struct weft_thread {
     int32_t *countbuf;      /* by object id: 0, or the thread's delta + 1 while pinned */
     uint64_t *countbuf_map; /* by object id: pinned */
     uint32_t countbuf_len;  /* ids the two arrays hold (a multiple of 64) */
-    unsigned countbuf_pins;
+    /* Pins in the arrays: written by the record's thread (relaxed load and
+     * store) or by a stopper of the world; read by the collector thread. */
+    WEFT_ATOMIC(unsigned) xcountbuf_pins;
 
 
     /* Statistics, written by the record's own thread (relaxed load + store). */
@@ -137,7 +139,9 @@ static inline weft_thread *_weft_thread_current_or_die(const char *what, const w
 }
 
 /* Objects queued to their owner (brc.c). */
-void _weft_brc_queue(weft_object *o);
+/* Queue o, just made QUEUED, to the record of `owner`, its owner field as
+ * read before the CAS that made it so. */
+void _weft_brc_queue(weft_object *o, uint32_t owner);
 void _weft_brc_merge_own_queue(weft_thread *t);
 /* Mark a NORMAL or MAYBE_WEAKREF object COUNTS_BUFFERED and queue it to
  * its owner for a merge, if the owner is attached (it merges at its next
@@ -155,6 +159,9 @@ void _weft_brc_merge_all_world_stopped(weft_objstack *dead);
 void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags);
 /* The calling thread attached to t, or detaches from it. */
 void _weft_countbuf_attached(weft_thread *t, bool attached);
+/* Whether any thread has a pin (read by the collector thread, which stops
+ * the world now and then to flush them: countbuf.c). */
+bool _weft_countbuf_pins_outstanding(void);
 /* Apply and drop every pin of t (t's own thread, attached). */
 void _weft_countbuf_flush(weft_thread *t);
 void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead);
@@ -163,7 +170,13 @@ void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead);
 uint32_t _weft_countbuf_owner_at_merge(weft_object *o);
 /* An owner field from the above that was not stored: its id is free again. */
 void _weft_countbuf_forget_owner(uint32_t owner);
-/* A buffered object died: its id is free again. */
+/* The owner field of a buffered object (countbuf.h has the inline test). */
+static inline bool _weft_countbuf_is_buffered_owner(uint32_t owner)
+{
+    return owner & 0x80000000u;
+}
+/* A buffered object died, or is counted in its header again (owner 0): its
+ * id is free again. */
 void _weft_countbuf_release_id(weft_object *o);
 /* weft_refcount of a buffered object, from its count in the header. */
 long _weft_countbuf_refcount(weft_thread *t, const weft_object *o, long count);
