@@ -188,7 +188,7 @@ long weft_refcount(const weft_object *o)
 {
     long count = _weft_refcount_inline(o);
     if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
-        count = _weft_countbuf_refcount(_weft_tls_thread, o, count);
+        count = _weft_countbuf_refcount(o, count);
     return count;
 }
 

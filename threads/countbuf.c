@@ -299,14 +299,13 @@ void _weft_countbuf_decref_unbuffered(weft_object *o, int32_t *e)
         _weft_countbuf_unpin(o, e);
 }
 
-long _weft_countbuf_refcount(weft_thread *t, const weft_object *o, long count)
+long _weft_countbuf_refcount(const weft_object *o, long count)
 {
     if (count == (long)WEFT_IMMORTAL_LOCAL)
         return count;
     /* Pins out; the calling thread's delta in; other threads' deltas are
      * not known (exact again after a flush or a stop of the world). */
     count -= (count + PIN / 2) / PIN * PIN;
-    (void)t;
     int32_t *e = _weft_countbuf_entry(weft_load_relaxed(&o->owner));
     return count + (e && *e ? *e - 1 : 0);
 }

@@ -179,7 +179,7 @@ static inline bool _weft_countbuf_is_buffered_owner(uint32_t owner)
  * id is free again. */
 void _weft_countbuf_release_id(weft_object *o);
 /* weft_refcount of a buffered object, from its count in the header. */
-long _weft_countbuf_refcount(weft_thread *t, const weft_object *o, long count);
+long _weft_countbuf_refcount(const weft_object *o, long count);
 /* Take the ownership of an object no other thread can reach (the
  * collector's unreachable set, after a stop merged every queue) and one
  * reference to it: its whole count, plus one, becomes the calling thread's
