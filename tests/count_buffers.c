@@ -266,6 +266,24 @@ static void test_death_waits_for_detach(void)
     shared_node_end(&s);
 }
 
+/* The same with no collection: the collector thread makes a stop that
+ * flushes pins that waited 100 ms (collector.c). */
+static void test_death_within_flush_period(void)
+{
+    shared_node s;
+    shared_node_start(&s, 5);
+    shared_node_drop_while_pinned(&s);
+    for (int i = 0; i < 5000 && deaths_of(&s) == 0; i++) {
+        weft_blocking_begin();
+        usleep(1000);
+        weft_blocking_end();
+    }
+    CHECK_EQ_INT(deaths_of(&s), 1);
+    reader_stop(&s.r);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+    shared_node_end(&s);
+}
+
 /* ---- handoffs: references taken through one thread's table and released
  * by another's, while values are replaced; every node dies exactly once. */
 
@@ -411,6 +429,7 @@ int main(void)
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();
+    test_death_within_flush_period();
     test_handoffs_exact();
     return check_finish();
 }
