@@ -99,7 +99,6 @@ typedef struct weft_thread {
      * store) or by a stopper of the world; read by the collector thread. */
     WEFT_ATOMIC(unsigned) xcountbuf_pins;
 
-
     /* Statistics, written by the record's own thread (relaxed load + store). */
     WEFT_ATOMIC(uint64_t) xcreated, xfreed;
     /* Counted by whichever thread frees: merged objects die anywhere. */
