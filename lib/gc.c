@@ -438,7 +438,9 @@ static void find_resurrected(objvec *u, objvec *resurrected)
     for (size_t i = 0; i < u->n; i++) {
         size_t k = uset_find(&s, u->items[i]);
         s.keys[k] = u->items[i];
-        long count = weft_refcount(u->items[i]) - 1; /* minus our hold */
+        /* The stop flushed every pin: the header count is exact (and
+         * weft_refcount's rounding for buffered objects is not needed). */
+        long count = _weft_refcount_inline(u->items[i]) - 1; /* minus our hold */
         s.refs[k] = count > INT32_MAX ? INT32_MAX : (int32_t)count;
     }
     for (size_t i = 0; i < u->n; i++)

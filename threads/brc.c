@@ -41,7 +41,7 @@ static bool merge_counts(weft_object *o, int64_t extra)
 {
     int64_t local = (int64_t)weft_load_relaxed(&o->ref_local) + extra;
     int32_t shared = weft_load_relaxed(&o->ref_shared), merged;
-    uint32_t owner = _weft_countbuf_owner_at_merge(o);
+    uint32_t owner = _weft_countbuf_owner_at_merge(o, local + (shared >> WEFT_SHARED_SHIFT));
     int64_t total;
     do {
         total = local + (shared >> WEFT_SHARED_SHIFT);

@@ -197,14 +197,19 @@ static long run_collection(int gen)
 
 /* Buffered counts (threads/countbuf.c) of objects whose last reference went
  * while another thread still had a pin on them wait for a stop of the world.
- * With pins outstanding and no stop for this long, the collector thread makes
- * one that only flushes them. */
+ * With pins outstanding and no stop for a whole period (so 100 to 200 ms
+ * after the last one), the collector thread makes one that only flushes
+ * them. */
 #define COUNTS_FLUSH_PERIOD_NS 100000000 /* 100 ms */
 
 /* Wait (collector_lock held) for a request, or for a period to pass; true if
  * the period passed with pins outstanding and no stop of the world in it. */
 static bool wait_for_work_locked(uint64_t *epoch_seen)
 {
+    if (!weft_count_buffers_enabled()) {
+        pthread_cond_wait(&work_cond, &collector_lock);
+        return false;
+    }
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_nsec += COUNTS_FLUSH_PERIOD_NS;
@@ -243,6 +248,7 @@ static void *collector_main(void *arg)
             break;
         if (gen < 0) { /* flush_due */
             _weft_gc_flush_counts();
+            _weft_freelists_flush(_weft_tls_thread); /* as after a collection, below */
             epoch_seen = _weft_stw_epoch();
             continue;
         }

@@ -35,7 +35,7 @@
  *     an object whose last reference went while another thread still had a
  *     pin on it dies at the next stop;
  *   - while pins exist, the collector thread makes a stop that only flushes
- *     when none happened for 100 ms (collector.c);
+ *     when none happened for a whole 100 ms period (collector.c);
  *   - a detaching thread flushes its own.
  *
  * The arrays belong to their thread. The only other reader or writer is the
@@ -160,9 +160,14 @@ void _weft_countbuf_release_id(weft_object *o)
     id_give_back(id);
 }
 
-uint32_t _weft_countbuf_owner_at_merge(weft_object *o)
+/* Ids go to objects whose count is below this: pins are found by rounding
+ * the count to a multiple of PIN (_weft_countbuf_refcount), which needs the
+ * count net of pins well inside (-PIN/2, PIN/2). */
+#define ID_COUNT_MAX (PIN / 4)
+
+uint32_t _weft_countbuf_owner_at_merge(weft_object *o, int64_t total)
 {
-    if (!(weft_load_relaxed(&o->flags) & WEFT_OBJ_COUNTS_BUFFERED))
+    if (!(weft_load_relaxed(&o->flags) & WEFT_OBJ_COUNTS_BUFFERED) || total >= ID_COUNT_MAX)
         return 0;
     uint32_t id = id_take(o);
     return id ? WEFT_COUNTBUF_ID_BIT | id : 0;
@@ -265,7 +270,9 @@ int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner)
         return 1;
     /* Alive now, so its owner field is stable: still the id we read, unless
      * the memory was another object's when we read it. */
-    if (weft_load_relaxed(&o->owner) != owner) {
+    /* Acquire: the id's previous holders' deaths (their owner fields
+     * cleared) come before any later read of a stale header here. */
+    if (weft_load_acquire(&o->owner) != owner) {
         _weft_shared_add(o, 1 - PIN); /* keep one plain reference */
         return 1;
     }
@@ -403,7 +410,9 @@ void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags)
     }
     /* A merged object (no owner counts in the header) takes its id now. */
     uint32_t expected = 0, id;
-    if (weft_load_relaxed(&o->owner) != 0 || !(id = id_take(o)))
+    if (weft_load_relaxed(&o->owner) != 0 ||
+        weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT >= ID_COUNT_MAX ||
+        !(id = id_take(o)))
         return;
     /* Release: the id's table entry, before the id is seen. */
     if (!atomic_compare_exchange_strong_explicit(&o->owner, &expected, WEFT_COUNTBUF_ID_BIT | id,

@@ -164,9 +164,9 @@ bool _weft_countbuf_pins_outstanding(void);
 /* Apply and drop every pin of t (t's own thread, attached). */
 void _weft_countbuf_flush(weft_thread *t);
 void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead);
-/* A merge's new owner field: the buffered owner (a fresh id) of an object
- * marked COUNTS_BUFFERED, 0 for others. */
-uint32_t _weft_countbuf_owner_at_merge(weft_object *o);
+/* A merge's new owner field (total: the merged count): the buffered owner
+ * (a fresh id) of an object marked COUNTS_BUFFERED, 0 for others. */
+uint32_t _weft_countbuf_owner_at_merge(weft_object *o, int64_t total);
 /* An owner field from the above that was not stored: its id is free again. */
 void _weft_countbuf_forget_owner(uint32_t owner);
 /* The owner field of a buffered object (countbuf.h has the inline test). */
