@@ -203,7 +203,8 @@ void _weft_incref_shared(weft_object *o)
     uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
     if (_weft_countbuf_is_buffered(owner) && t) {
-        _weft_countbuf_incref(t, o, owner);
+        if (!_weft_countbuf_take_pinned(owner))
+            _weft_countbuf_pin(t, o, owner);
         return;
     }
     int32_t old = weft_fetch_add_relaxed(&o->ref_shared, 1 << WEFT_SHARED_SHIFT);
@@ -339,7 +340,7 @@ static int try_incref_shared(weft_object *o, bool container_read)
     uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
     if (_weft_countbuf_is_buffered(owner) && t)
-        return _weft_countbuf_try_incref(t, o, owner);
+        return _weft_countbuf_take_pinned(owner) || _weft_countbuf_try_pin(t, o, owner);
     uint32_t flags = weft_load_relaxed(&o->flags);
     int32_t shared = weft_load_relaxed(&o->ref_shared);
     for (;;) {

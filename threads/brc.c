@@ -83,7 +83,7 @@ void _weft_brc_adopt_and_hold(weft_object *o)
         /* A buffered one is counted in its header again: the stop that
          * found it unreachable flushed every pin, and no thread can reach
          * it to pin it again, so the collector's counts of U are exact. */
-        if (_weft_countbuf_is_buffered_owner(weft_load_relaxed(&o->owner)))
+        if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
             _weft_countbuf_release_id(o);
         weft_incref(o); /* one atomic add on the shared count */
         return;
@@ -158,6 +158,20 @@ static void drain(weft_thread *t, bool on_behalf)
     tls_merge_frames = frame.outer;
 }
 
+/* Push o on t's queue (t->lock held). */
+static void push_locked(weft_thread *t, weft_object *o)
+{
+    if (!_weft_objstack_push(&t->merge_queue, o))
+        _weft_fatal("out of memory queueing object %p to thread %u for a refcount merge",
+                    (void *)o, t->index);
+}
+
+/* t is running (t->lock held): it merges at its next safepoint. */
+static void ask_owner_locked(weft_thread *t)
+{
+    atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_MERGE, memory_order_release);
+}
+
 void _weft_brc_queue(weft_object *o, uint32_t owner)
 {
     weft_thread *t = _weft_thread_record(owner);
@@ -165,11 +179,9 @@ void _weft_brc_queue(weft_object *o, uint32_t owner)
         _weft_fatal("object %p (type %s) has no valid owner (index %u): a freed or corrupt "
                     "object", (void *)o, _weft_type_name(o), owner);
     pthread_mutex_lock(&t->lock);
-    if (!_weft_objstack_push(&t->merge_queue, o))
-        _weft_fatal("out of memory queueing object %p to thread %u for a refcount merge",
-                    (void *)o, owner);
+    push_locked(t, o);
     if (weft_load_seq_cst(&t->xstate) == WEFT_THREAD_ATTACHED) {
-        atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_MERGE, memory_order_release);
+        ask_owner_locked(t);
         pthread_mutex_unlock(&t->lock);
         return;
     }
@@ -203,10 +215,8 @@ void _weft_brc_queue_for_buffering(weft_object *o)
         if (queued) {
             /* Seen by the merge, which takes the queue under this lock. */
             atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_COUNTS_BUFFERED, memory_order_relaxed);
-            if (!_weft_objstack_push(&t->merge_queue, o))
-                _weft_fatal("out of memory queueing object %p to thread %u for a refcount merge",
-                            (void *)o, owner);
-            atomic_fetch_or_explicit(&t->xbreaker, WEFT_BREAK_MERGE, memory_order_release);
+            push_locked(t, o);
+            ask_owner_locked(t);
         }
     }
     pthread_mutex_unlock(&t->lock);

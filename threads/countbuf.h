@@ -7,18 +7,8 @@
 #include "threads/thread.h"
 #include "lib/object_internal.h"
 
-/* The owner field of a buffered object: this bit and the object's id. No
- * thread index has the bit, so every owner test fails on it, as on 0. */
-#define WEFT_COUNTBUF_ID_BIT 0x80000000u
 #define WEFT_COUNTBUF_PIN (1 << 20) /* counts a pin adds to ref_shared */
 #define WEFT_COUNTBUF_DELTA_MAX (WEFT_COUNTBUF_PIN / 4) /* a delta stays below it */
-
-_Static_assert(WEFT_COUNTBUF_ID_BIT == 0x80000000u, "thread.h's test of a buffered owner");
-
-static inline bool _weft_countbuf_is_buffered(uint32_t owner)
-{
-    return _weft_countbuf_is_buffered_owner(owner);
-}
 
 /* The calling thread's arrays (threads/thread.h: the record's countbuf and
  * countbuf_len), in TLS as well, so that a hit needs no record: NULL and 0
@@ -68,28 +58,22 @@ static inline void _weft_countbuf_decref(weft_object *o, uint32_t owner)
     _weft_countbuf_unpin(o, e);
 }
 
-/* An increment of a buffered object the caller holds a reference to. */
-void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner);
-static inline void _weft_countbuf_incref(weft_thread *t, weft_object *o, uint32_t owner)
+/* A reference through the calling thread's pin on a buffered object, if it
+ * has one with room for it (the pin keeps the object alive): false if not. */
+static inline bool _weft_countbuf_take_pinned(uint32_t owner)
 {
     int32_t *e = _weft_countbuf_entry(owner);
-    if (WEFT_LIKELY(e && *e > 0 && *e < WEFT_COUNTBUF_DELTA_MAX))
-        ++*e;
-    else
-        _weft_countbuf_pin(t, o, owner);
+    /* A pin (> 0) with room for one more. */
+    if (!e || (uint32_t)*e - 1 >= WEFT_COUNTBUF_DELTA_MAX - 1)
+        return false;
+    ++*e;
+    return true;
 }
 
-/* weft_try_incref of a buffered object (may be dying, or reused). */
+/* The misses of the above: an increment of a buffered object the caller
+ * holds a reference to, and weft_try_incref of one (may be dying, or reused). */
+void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner);
 int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner);
-static inline int _weft_countbuf_try_incref(weft_thread *t, weft_object *o, uint32_t owner)
-{
-    int32_t *e = _weft_countbuf_entry(owner);
-    if (WEFT_LIKELY(e && *e > 0 && *e < WEFT_COUNTBUF_DELTA_MAX)) {
-        ++*e; /* our pin keeps it alive */
-        return 1;
-    }
-    return _weft_countbuf_try_pin(t, o, owner);
-}
 
 /* weft_try_incref for the lock-free reads of lists and dicts, which take
  * most references here: an immortal object, one of the calling thread's,
@@ -110,15 +94,8 @@ static inline int _weft_try_incref_inline(weft_object *o)
      * the caller takes its locked path. */
     if (owner == _weft_tls_index)
         return 0;
-    uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
-    if (_weft_countbuf_is_buffered(owner) && id < _weft_tls_counts_len) {
-        int32_t *e = &_weft_tls_counts[id];
-        /* A pin (> 0) with room for one more: the pin keeps it alive. */
-        if (WEFT_LIKELY((uint32_t)*e - 1 < WEFT_COUNTBUF_DELTA_MAX - 1)) {
-            ++*e;
-            return 1;
-        }
-    }
+    if (_weft_countbuf_is_buffered(owner) && WEFT_LIKELY(_weft_countbuf_take_pinned(owner)))
+        return 1;
     return _weft_try_incref_shared(o);
 }
 

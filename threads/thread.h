@@ -169,10 +169,12 @@ void _weft_countbuf_flush_all_world_stopped(weft_objstack *dead);
 uint32_t _weft_countbuf_owner_at_merge(weft_object *o, int64_t total);
 /* An owner field from the above that was not stored: its id is free again. */
 void _weft_countbuf_forget_owner(uint32_t owner);
-/* The owner field of a buffered object (countbuf.h has the inline test). */
-static inline bool _weft_countbuf_is_buffered_owner(uint32_t owner)
+/* The owner field of a buffered object: this bit and the object's id. No
+ * thread index has the bit, so every owner test fails on it, as on 0. */
+#define WEFT_COUNTBUF_ID_BIT 0x80000000u
+static inline bool _weft_countbuf_is_buffered(uint32_t owner)
 {
-    return owner & 0x80000000u;
+    return owner & WEFT_COUNTBUF_ID_BIT;
 }
 /* A buffered object died, or is counted in its header again (owner 0): its
  * id is free again. */
