@@ -456,25 +456,44 @@ static inline __attribute__((always_inline)) void dealloc_one(weft_thread *t, we
     free_memory(o, flags);
 }
 
+/* The deaths deferred by the depth limit, run by the outermost dealloc
+ * (dealloc_depth 1) on its way out. */
+static __attribute__((noinline)) void dealloc_pending(weft_thread *t)
+{
+    weft_object *next;
+    while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL) {
+        dealloc_one(t, next);
+        /* The pending objects are untracked and keep what they own:
+         * a collection may run now. */
+        _weft_poll_stop(t);
+    }
+}
+
+/* Past the depth limit, a death waits on the thread's pending stack (the
+ * outermost dealloc will get to it): true if o was pushed there. */
+static inline __attribute__((always_inline)) bool dealloc_deferred(weft_thread *t,
+                                                                    weft_object *o)
+{
+    return t->dealloc_depth >= WEFT_DEALLOC_DEPTH_MAX &&
+           _weft_objstack_push(&t->dealloc_pending, o);
+}
+
+static inline __attribute__((always_inline)) void dealloc_leave(weft_thread *t)
+{
+    if (t->dealloc_depth == 1 && WEFT_UNLIKELY(!_weft_objstack_is_empty(&t->dealloc_pending)))
+        dealloc_pending(t);
+    t->dealloc_depth--;
+}
+
 /* Deallocation that runs code (a finalizer, weakref callbacks, the type's
  * dealloc) and so may free more objects, recursively. */
 static __attribute__((noinline)) void dealloc_running_code(weft_thread *t, weft_object *o)
 {
-    if (t->dealloc_depth >= WEFT_DEALLOC_DEPTH_MAX &&
-        _weft_objstack_push(&t->dealloc_pending, o))
-        return; /* the outermost dealloc on this thread will get to it */
+    if (dealloc_deferred(t, o))
+        return;
     t->dealloc_depth++;
     dealloc_one(t, o);
-    if (t->dealloc_depth == 1 && WEFT_UNLIKELY(!_weft_objstack_is_empty(&t->dealloc_pending))) {
-        weft_object *next;
-        while ((next = _weft_objstack_pop(&t->dealloc_pending)) != NULL) {
-            dealloc_one(t, next);
-            /* The pending objects are untracked and keep what they own:
-             * a collection may run now. */
-            _weft_poll_stop(t);
-        }
-    }
-    t->dealloc_depth--;
+    dealloc_leave(t);
 }
 
 /* Free a dead object that is not to be listed. */
@@ -532,6 +551,21 @@ static __attribute__((noinline)) void dealloc_quiet_tuple(weft_thread *t, weft_o
         free_unlisted(t, o, flags);
 }
 
+/* The death of an object whose type has a dealloc and nothing else to run
+ * (no finalizer, no weakrefs): most user containers'. dealloc_running_code
+ * without the checks that cannot apply here, in the caller's frame; no listed
+ * type comes here (the tuple is the one listed type with a dealloc). */
+static inline __attribute__((always_inline)) void dealloc_by_type(weft_thread *t,
+                                                                   weft_object *o)
+{
+    if (dealloc_deferred(t, o))
+        return;
+    t->dealloc_depth++;
+    o->type->dealloc(o);
+    free_unlisted(t, o, weft_load_relaxed(&o->flags));
+    dealloc_leave(t);
+}
+
 static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_thread *t,
                                                                       weft_object *o)
 {
@@ -543,10 +577,12 @@ static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_threa
     }
     if (type == &weft_tuple_type && !(flags & WEFT_OBJ_WEAKREFS))
         dealloc_quiet_tuple(t, o, flags);
-    else if (!type->dealloc && !type->finalize && !(flags & WEFT_OBJ_WEAKREFS))
+    else if (type->finalize || (flags & WEFT_OBJ_WEAKREFS))
+        dealloc_running_code(t, o);
+    else if (!type->dealloc)
         free_unlisted(t, o, flags); /* a tracked leaf: no listed type is one */
     else
-        dealloc_running_code(t, o);
+        dealloc_by_type(t, o);
 }
 
 /* The body of _weft_dealloc. Its common cases (an untracked object with nothing
