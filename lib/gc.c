@@ -214,7 +214,8 @@ static int count_internal_hook(weft_object *child, void *arg)
 }
 
 /* A candidate: marked, its count added and its references counted. */
-static void take_candidate(collection *c, weft_object *o, gc_slot *slot, long count)
+static inline __attribute__((always_inline)) void take_candidate(collection *c, weft_object *o,
+                                                                 gc_slot *slot, long count)
 {
     slot->refs += (int32_t)count;
     slot->state = GC_SLOT_CANDIDATE;

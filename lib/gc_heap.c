@@ -303,18 +303,9 @@ void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
     }
 }
 
-void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
-                           void *arg)
+void _weft_gc_walk_registry(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
+                            void *arg)
 {
-    for (size_t i = 0; i < w->npools; i++) {
-        gc_pool_view p = _weft_gc_walk_pool(w, i);
-        for (unsigned b = 0; b < p.nblocks; b++) {
-            weft_object *o = (weft_object *)(p.data + b * p.block_size);
-            if (p.slots[b].state != GC_SLOT_FREE &&
-                weft_load_relaxed(&o->ref_shared) != WEFT_SHARED_DEAD)
-                fn(o, &p.slots[b], arg);
-        }
-    }
     struct cds_lfht_iter iter;
     registry_node *n;
     cds_lfht_for_each_entry(registry, &iter, n, node)

@@ -3,6 +3,7 @@
 #define WEFT_LIB_GC_INTERNAL_H
 
 #include "arena.h"
+#include "object_internal.h"
 #include "pool.h"
 #include <weft/gc.h>
 
@@ -47,12 +48,29 @@ typedef struct gc_pool_view {
 /* World stopped. Side tables for every OBJ pool of age <= max_age and for the
  * registered objects; every allocated block starts ALLOCATED. -1 on ENOMEM. */
 int _weft_gc_walk_begin(gc_heap_walk *w, int max_age);
-/* Every allocated object of the walk with its slot. */
-void _weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
-                           void *arg);
 /* The walk's pools, 0..npools-1, and the registered objects whose slot is in
  * `state` (gc.c iterates slots with these rather than keeping lists). */
 gc_pool_view _weft_gc_walk_pool(const gc_heap_walk *w, size_t i);
+/* Every registered object of the walk (age <= max_age) with its slot. */
+void _weft_gc_walk_registry(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
+                            void *arg);
+/* Every allocated object of the walk with its slot. Inline, so that `fn`
+ * (a constant at each call) is inlined too: it runs once per object. */
+static inline __attribute__((always_inline)) void
+_weft_gc_walk_objects(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot *slot, void *arg),
+                      void *arg)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        gc_pool_view p = _weft_gc_walk_pool(w, i);
+        for (unsigned b = 0; b < p.nblocks; b++) {
+            weft_object *o = (weft_object *)(p.data + b * p.block_size);
+            if (p.slots[b].state != GC_SLOT_FREE &&
+                weft_load_relaxed(&o->ref_shared) != WEFT_SHARED_DEAD)
+                fn(o, &p.slots[b], arg);
+        }
+    }
+    _weft_gc_walk_registry(w, fn, arg);
+}
 void _weft_gc_walk_registered(gc_heap_walk *w, uint32_t state,
                               void (*fn)(weft_object *o, gc_slot *slot, void *arg), void *arg);
 /* A pool's side table: what the slot lookup needs without reading the pool
