@@ -478,6 +478,7 @@ static inline __attribute__((always_inline)) bool dealloc_deferred(weft_thread *
            _weft_objstack_push(&t->dealloc_pending, o);
 }
 
+/* The end of a death that ran code: the outermost one runs those deferred. */
 static inline __attribute__((always_inline)) void dealloc_leave(weft_thread *t)
 {
     if (t->dealloc_depth == 1 && WEFT_UNLIKELY(!_weft_objstack_is_empty(&t->dealloc_pending)))
