@@ -938,33 +938,49 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
         weft_incref(o);
 }
 
-void _weft_gc_flush_counts(void)
+/* Run fn(arg) (if any) with every other thread stopped; the stop's merges
+ * come first, and what they found dead is freed once the world runs. */
+static void with_world_stopped(void (*fn)(void *), void *arg)
 {
     weft_stw_times t;
     weft_objstack dead = {NULL};
     _weft_stop_the_world(&t);
     _weft_brc_merge_all_world_stopped(&dead);
+    if (fn)
+        fn(arg);
     _weft_start_the_world(&t);
     free_dead(&dead);
+}
+
+void _weft_gc_flush_counts(void)
+{
+    with_world_stopped(NULL, NULL);
+}
+
+typedef struct stopped_walk {
+    gather *g;
+    int max_age;
+    int rc;
+} stopped_walk;
+
+static void walk_gather(void *arg)
+{
+    stopped_walk *sw = arg;
+    gc_heap_walk w;
+    sw->rc = _weft_gc_walk_begin(&w, sw->max_age);
+    if (sw->rc == 0) {
+        _weft_gc_walk_objects(&w, gather_object, sw->g);
+        _weft_gc_walk_end(&w, false);
+    }
 }
 
 /* Walk tracked objects of age <= max_age with the world stopped. */
 static int walk_stopped(gather *g, int max_age)
 {
     _weft_thread_current_or_die("weft_gc introspection", NULL);
-    weft_stw_times t;
-    weft_objstack dead = {NULL};
-    _weft_stop_the_world(&t);
-    _weft_brc_merge_all_world_stopped(&dead);
-    gc_heap_walk w;
-    int rc = _weft_gc_walk_begin(&w, max_age);
-    if (rc == 0) {
-        _weft_gc_walk_objects(&w, gather_object, g);
-        _weft_gc_walk_end(&w, false);
-    }
-    _weft_start_the_world(&t);
-    free_dead(&dead);
-    return rc;
+    stopped_walk sw = {g, max_age, 0};
+    with_world_stopped(walk_gather, &sw);
+    return sw.rc;
 }
 
 static weft_object *list_of(objvec *v)
@@ -996,12 +1012,28 @@ static int visit_collect(weft_object *child, void *arg)
     return 0;
 }
 
+typedef struct referents {
+    weft_object *o;
+    objvec found;
+} referents;
+
+static void collect_referents(void *arg)
+{
+    referents *r = arg;
+    r->o->type->traverse(r->o, visit_collect, &r->found);
+}
+
+/* With the world stopped, as the collector traverses: with it running,
+ * another thread could drop a child between the traverse's read of it and
+ * visit_collect's incref, and the child die under that incref. */
 weft_object *weft_gc_get_referents(weft_object *o)
 {
-    objvec v = {0};
-    if (o && o->type->traverse)
-        o->type->traverse(o, visit_collect, &v);
-    return list_of(&v);
+    referents r = {o, {0}};
+    if (o && o->type->traverse) {
+        _weft_thread_current_or_die("weft_gc_get_referents", NULL);
+        with_world_stopped(collect_referents, &r);
+    }
+    return list_of(&r.found);
 }
 
 weft_object *weft_gc_get_objects(int gen)
