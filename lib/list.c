@@ -10,10 +10,13 @@
  * in an order that keeps every optimistic reader safe:
  *   - an item is stored in its slot before the size that makes it visible;
  *   - a new store is filled before it is published; the old one is freed
- *     only after a QSBR grace period (weft_defer_free);
+ *     only after a QSBR grace period (weft_defer_free), unless no other
+ *     thread can be reading it (retire_store);
  *   - an item removed from a slot is released only after the slot changed
  *     and the lock is dropped.
- * Readers (get, next) load store, bounds and item, take the item with
+ * Readers (get, next, len) that are not the owner note themselves
+ * (_weft_object_note_reader) before they load the store pointer. Then they
+ * load store, bounds and item, take the item with
  * weft_try_incref, then check that the slot and store still hold it; on any
  * doubt they retry under the lock. That try-incref may touch an object that
  * was just freed, which object pools allow (pool.h, "Pool kinds").
@@ -79,8 +82,17 @@ static list_store *store_new(size_t capacity)
     return s;
 }
 
-/* Make room for `need` items; lock held. The old store is freed after a
- * grace period: readers may still be reading it. */
+/* A store the lock holder just unpublished: freed at once if no other
+ * thread can be reading it, else after a grace period. */
+static void retire_store(list_store *s, bool private)
+{
+    if (private)
+        weft_mem_free(s);
+    else
+        weft_defer_free(s);
+}
+
+/* Make room for `need` items; lock held. */
 static int reserve_locked(weft_list *l, size_t need)
 {
     list_store *old = store_of(l);
@@ -106,7 +118,8 @@ static int reserve_locked(weft_list *l, size_t need)
         memcpy((void *)s->items, (const void *)old->items, n * sizeof(s->items[0]));
     weft_store_relaxed(&s->size, n);
     weft_store_release(&l->store, s);
-    weft_defer_free(old);
+    if (old)
+        retire_store(old, _weft_object_storage_private(&l->ob));
     return 0;
 }
 
@@ -114,8 +127,8 @@ static int reserve_locked(weft_list *l, size_t need)
 
 static int list_traverse(weft_object *self, weft_visit_fn visit, void *arg)
 {
-    /* One load of the store (weft_gc_get_referents runs with the world
-     * going): its size and items belong together. */
+    /* Every traverse runs with the world stopped (the collector's, and
+     * weft_gc_get_referents's); one load of the store all the same. */
     list_store *s = weft_load_acquire(&LIST(self)->store);
     size_t n = s ? weft_load_acquire(&s->size) : 0;
     for (size_t i = 0; i < n; i++) {
@@ -180,6 +193,7 @@ size_t weft_list_len(weft_object *o)
 {
     if (!check_list(o, "weft_list_len"))
         return 0;
+    _weft_object_note_reader(o);
     list_store *s = weft_load_acquire(&LIST(o)->store);
     return s ? weft_load_acquire(&s->size) : 0;
 }
@@ -289,18 +303,28 @@ static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
     return item;
 }
 
+/* Optimistic reads before the lock: a store replaced under the reader is
+ * the usual doubt, and the next look settles it, while another thread's lock
+ * costs the owner its biased lock for good. */
+#define OPTIMISTIC_TRIES 3
+
 static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, size_t i,
                                                                 bool report)
 {
-    list_store *s = weft_load_acquire(&l->store);
-    size_t n = s ? weft_load_acquire(&s->size) : 0;
-    if (i >= n) {
-        if (report)
-            _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
-        return NULL;
+    _weft_object_note_reader(&l->ob);
+    for (int tries = optimistic_reads() ? OPTIMISTIC_TRIES : 0; tries > 0; tries--) {
+        list_store *s = weft_load_acquire(&l->store);
+        size_t n = s ? weft_load_acquire(&s->size) : 0;
+        if (i >= n) {
+            if (report)
+                _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
+            return NULL;
+        }
+        weft_object *item = get_optimistic(l, s, i);
+        if (item)
+            return item;
     }
-    weft_object *item = optimistic_reads() ? get_optimistic(l, s, i) : NULL;
-    return item ? item : get_locked_path(l, i, report);
+    return get_locked_path(l, i, report);
 }
 
 /* Item i, new reference. Inline, an immortal item or one the calling
@@ -308,17 +332,19 @@ static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, siz
  * Sound because only an object's owner frees it: other threads' releases
  * queue it to the owner, whose merge runs at one of its safepoints, and no
  * collection runs while it is between two. The item was the list's, so
- * alive, when its slot was read (a store replaced since then is not freed
- * before this thread's next quiescent state, and held references when it was
- * replaced), so it is alive until this thread's next safepoint. Everything
- * else (an index out of range, another thread's item, hooks) is the general
- * path, a tail call: the inline path needs no frame. The hook test comes
+ * alive, when its slot was read (a store another thread replaced since then
+ * is not freed before this thread's next quiescent state, the reader being
+ * noted, and held references when it was replaced), so it is alive until
+ * this thread's next safepoint. Everything else (a reader not yet noted,
+ * an index out of range, another thread's item, hooks) is the general path,
+ * a tail call: the inline path needs no frame. The hook test comes
  * before the item is touched: with a hooked allocator another thread's item
  * may be freed under the reader. */
 static inline weft_object *get_item(weft_list *l, size_t i, bool report)
 {
-    list_store *s = weft_load_acquire(&l->store);
-    if (WEFT_LIKELY(s && i < weft_load_acquire(&s->size) && optimistic_reads())) {
+    list_store *s;
+    if (WEFT_LIKELY(_weft_object_reader_noted(&l->ob) && (s = weft_load_acquire(&l->store)) &&
+                    i < weft_load_acquire(&s->size) && optimistic_reads())) {
         weft_object *item = weft_load_acquire(&s->items[i]);
         if (item && _weft_incref_if_ours(item))
             return item;
@@ -395,10 +421,12 @@ void weft_list_clear(weft_object *o)
     list_store *s = store_of(l);
     size_t n = size_of(l);
     weft_store_release(&l->store, NULL);
+    bool private = s && _weft_object_storage_private(o);
     _weft_object_unlock(o);
     for (size_t i = 0; i < n; i++)
         weft_xdecref(slot_get(s, i));
-    weft_defer_free(s);
+    if (s)
+        retire_store(s, private);
 }
 
 weft_object *weft_list_slice(weft_object *o, size_t start, size_t stop)

@@ -49,6 +49,68 @@ static void test_owner_path(void)
     weft_decref(l);
 }
 
+/* ---- a replaced store is freed at once only while no other thread read
+ * the list without its lock (objlock.h, _weft_object_storage_private) */
+
+static bool storage_private(weft_object *o)
+{
+    _weft_object_lock(o);
+    bool private = _weft_object_storage_private(o);
+    _weft_object_unlock(o);
+    return private;
+}
+
+typedef enum { READ_GET, READ_NEXT, READ_LEN } read_kind;
+typedef struct foreign_read {
+    weft_object *list;
+    read_kind kind;
+    bool read_right; /* what the read returned was right (checked after the join) */
+} foreign_read;
+
+static void *foreign_reader(void *arg)
+{
+    foreign_read *r = arg;
+    weft_thread_attach();
+    size_t pos = 0;
+    weft_object *item = r->kind == READ_GET    ? weft_list_get(r->list, 0)
+                        : r->kind == READ_NEXT ? weft_list_next(r->list, &pos)
+                                               : NULL;
+    r->read_right = r->kind == READ_LEN ? weft_list_len(r->list) == 1 : item != NULL;
+    weft_xdecref(item);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_private_storage(void)
+{
+    reset_bias_counts();
+    weft_object *item = weft_int_new(123456);
+    REQUIRE(item);
+    for (read_kind kind = READ_GET; kind <= READ_LEN; kind++) {
+        weft_object *l = weft_list_new(0);
+        REQUIRE(l && weft_list_append(l, item) == 0);
+        /* The owner's own reads leave the list private. */
+        size_t pos = 0;
+        weft_object *own = weft_list_get(l, 0), *own_next = weft_list_next(l, &pos);
+        CHECK(own == item && own_next == item && weft_list_len(l) == 1);
+        weft_xdecref(own);
+        weft_xdecref(own_next);
+        CHECK(storage_private(l) == bias_expected);
+        /* One read by another thread, and never again. */
+        foreign_read r = {l, kind, false};
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, foreign_reader, &r) == 0);
+        weft_blocking_begin();
+        pthread_join(t, NULL);
+        weft_blocking_end();
+        CHECK(r.read_right);
+        CHECK(!storage_private(l));
+        CHECK(is_biased(l) == bias_expected); /* a read does not revoke */
+        weft_decref(l);
+    }
+    weft_decref(item);
+}
+
 /* ---- a revoker waits for the owner's section to end */
 
 static atomic_int revoker_in;
@@ -86,9 +148,12 @@ static void test_revoke_waits(void)
     weft_blocking_end();
     CHECK_EQ_INT(atomic_load(&revoker_in), 1);
     CHECK(!is_biased(l));
-    /* the owner now takes the atomic lock */
+    /* the owner now takes the atomic lock, and defers the frees of stores:
+     * the thread that revoked may read without the lock at any time */
     _weft_object_lock(l);
     CHECK(weft_load_relaxed(&l->flags) & WEFT_OBJ_LOCKED);
+    CHECK(!(weft_load_relaxed(&l->flags) & WEFT_OBJ_FOREIGN_READER));
+    CHECK(!_weft_object_storage_private(l));
     _weft_object_unlock(l);
     weft_decref(l);
 }
@@ -286,6 +351,7 @@ int main(void)
 
     uint64_t revoked = weft_lock_revocations();
     test_owner_path();
+    test_private_storage();
     CHECK_EQ_INT(weft_lock_revocations() - revoked, 0);
     test_revoke_waits();
     CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 1 : 0);
