@@ -577,20 +577,22 @@ static void dict_get_cpython(bench_state *s)
  * world never waits for a thread there.) */
 static _Atomic(weft_object *) shared_dict;
 
-/* The timed loop of one thread; NULL, or what went wrong. */
-static const char *shared_gets(bench_state *s)
+/* The timed loop of one thread, on the dict *slot holds once the harness
+ * has started and keyed by key[]; NULL, or what went wrong. */
+static const char *timed_gets(bench_state *s, _Atomic(weft_object *) *slot,
+                              weft_object *const *key)
 {
     weft_object *d = NULL;
     const uint16_t *index = rand_table[bench_thread_index(s)].index;
     unsigned n = 0;
     while (bench_weft_keep_running(s, GET_BATCH)) {
         if (__builtin_expect(!d, 0)) {
-            d = atomic_load_explicit(&shared_dict, memory_order_acquire);
+            d = atomic_load_explicit(slot, memory_order_acquire);
             if (!d)
-                return "no shared dict (thread 0 failed to build it)";
+                return "no dict (the thread building it failed)";
         }
         for (int i = 0; i < GET_BATCH; i++, n++) {
-            weft_object *v = weft_dict_get(d, wfx.key[index[n & (RAND_SLOTS - 1)]]);
+            weft_object *v = weft_dict_get(d, key[index[n & (RAND_SLOTS - 1)]]);
             if (__builtin_expect(!v, 0))
                 return "dict get returned NULL";
             bench_escape(v);
@@ -628,7 +630,7 @@ static void dict_get_shared_weft(bench_state *s)
     /* A failure on thread 0 is seen by the others as a NULL dict after the
      * start barrier: each then stops at its first batch. */
     if (!bad)
-        bad = shared_gets(s);
+        bad = timed_gets(s, &shared_dict, wfx.key);
     if (bad)
         bench_weft_skip(s, bad);
     if (builder) {
@@ -641,6 +643,60 @@ static void dict_get_shared_weft(bench_state *s)
         }
         weft_fixture_release(&wfx);
     }
+    bench_weft_leave(s, attached_here);
+}
+
+/* ---------------------------------------------------------------- dict_get_private */
+
+/* The control of dict_get_shared: the same gets, each thread on a dict of
+ * its own (its own keys and values too), so that nothing is shared. Its
+ * scaling is what this machine gives the same code at that moment (two
+ * virtual CPUs need not run at once); dict_get_shared's scaling is to be
+ * read against it (report.py prints both). */
+static weft_fixture private_fx[MAX_THREADS];
+static _Atomic(weft_object *) private_dict[MAX_THREADS];
+
+static const char *private_dict_make(bench_state *s, int t)
+{
+    void *d = NULL;
+    if (!weft_fixture_make(&private_fx[t]))
+        return "fixture creation failed";
+    fill(s, (void *const *)private_fx[t].key, (void *const *)private_fx[t].value,
+         weft_dict_make, NULL, weft_set, &d);
+    const char *bad = d ? check_dict(d, (void *const *)private_fx[t].key,
+                                     (void *const *)private_fx[t].value, weft_lookup, weft_drop)
+                        : "dict set failed";
+    atomic_store_explicit(&private_dict[t], bad ? NULL : d, memory_order_release);
+    if (bad && d)
+        weft_decref(d);
+    return bad;
+}
+
+static void private_dict_release(int t)
+{
+    weft_object *d = atomic_exchange(&private_dict[t], NULL);
+    if (d)
+        weft_decref(d);
+    weft_fixture_release(&private_fx[t]);
+}
+
+static void dict_get_private_weft(bench_state *s)
+{
+    bool attached_here = false, entered = false;
+    int t = bench_thread_index(s);
+    const char *bad = NULL;
+    if (bench_threads(s) > MAX_THREADS)
+        bad = "too many threads for dict_get_private";
+    else if (!(entered = bench_weft_enter(s, &attached_here)))
+        bad = "weft_thread_attach failed";
+    else
+        bad = private_dict_make(s, t);
+    if (!bad)
+        bad = timed_gets(s, &private_dict[t], private_fx[t].key);
+    if (bad)
+        bench_weft_skip(s, bad);
+    if (entered)
+        private_dict_release(t);
     bench_weft_leave(s, attached_here);
 }
 
@@ -802,6 +858,8 @@ static const bench_def container_defs[] = {
 
     BENCH("dict_get_shared/weft", dict_get_shared_weft, .threads = 1, .real_time = true),
     BENCH("dict_get_shared/weft", dict_get_shared_weft, .threads = 2, .real_time = true),
+    BENCH("dict_get_private/weft", dict_get_private_weft, .threads = 1, .real_time = true),
+    BENCH("dict_get_private/weft", dict_get_private_weft, .threads = 2, .real_time = true),
 
     BENCH("mem_empty_lists/weft", mem_empty_lists_weft, .iterations = 1, .unit = BENCH_MS),
     BENCH("mem_empty_lists/cpython", mem_empty_lists_cpython, .iterations = 1,

@@ -43,7 +43,11 @@ COUNTER_ORDER = ["rss_mib", "bytes_per_list", "rss_start_mib", "rss_peak_mib",
 # Workloads run at several thread counts ("/threads:N"): total items_per_second
 # at N threads over that at 1 thread (their rows set real_time in bench.h, so
 # that items_per_second is the total of all threads).
-SCALING = ["dict_get_shared"]
+SCALING = ["dict_get_shared", "dict_get_private"]
+# A scaling workload's control: the same code with nothing shared, whose
+# scaling is what the machine gave at that moment (its virtual CPUs need not
+# run at once). The report prints the workload's scaling over the control's.
+SCALING_CONTROLS = {"dict_get_shared": "dict_get_private"}
 # Workloads compared by a counter rather than by time: weft/peer of it.
 COUNTER_RATIOS = {"mem_empty_lists": "rss_mib"}
 # The issues' targets: (label, kind, spec, op, bound).
@@ -341,6 +345,15 @@ def main():
                         f"{workload}/{impl}{base}: {fmt_rate(by_threads[1])} at 1 thread, "
                         f"{fmt_rate(by_threads[n])} at {n} (total): "
                         f"scaling {by_threads[n] / by_threads[1]:.2f}")
+    for workload, control in SCALING_CONTROLS.items():
+        for n in (2, 4, 8):
+            subject = scaling(runs, workload, SUBJECT, n)
+            machine = scaling(runs, control, SUBJECT, n)
+            if subject and machine:
+                derived.append(
+                    f"{workload}/{SUBJECT} at {n} threads: scaling {subject:.2f} against "
+                    f"{machine:.2f} for {control} (nothing shared) in the same run: "
+                    f"{subject / machine:.2f} of what the machine gave")
     for workload, counter in COUNTER_RATIOS.items():
         for (w, suffix), impls in pairs.items():
             if w != workload or SUBJECT not in impls:
