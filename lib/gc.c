@@ -974,10 +974,24 @@ static void walk_gather(void *arg)
     }
 }
 
+/* Introspection stops the world, which a thread inside a blocking region
+ * must not do (it may not touch objects there): WEFT_ESTATE, as for
+ * weft_gc_collect. */
+static bool may_stop_the_world(const char *fn)
+{
+    weft_thread *t = _weft_thread_current_or_die(fn, NULL);
+    if (WEFT_UNLIKELY(t->blocking_depth)) {
+        _weft_set_error(WEFT_ESTATE, "%s: inside a blocking region", fn);
+        return false;
+    }
+    return true;
+}
+
 /* Walk tracked objects of age <= max_age with the world stopped. */
 static int walk_stopped(gather *g, int max_age)
 {
-    _weft_thread_current_or_die("weft_gc introspection", NULL);
+    if (!may_stop_the_world("weft_gc introspection"))
+        return -1;
     stopped_walk sw = {g, max_age, 0};
     with_world_stopped(walk_gather, &sw);
     return sw.rc;
@@ -1030,7 +1044,8 @@ weft_object *weft_gc_get_referents(weft_object *o)
 {
     referents r = {o, {0}};
     if (o && o->type->traverse) {
-        _weft_thread_current_or_die("weft_gc_get_referents", NULL);
+        if (!may_stop_the_world("weft_gc_get_referents"))
+            return NULL;
         with_world_stopped(collect_referents, &r);
     }
     return list_of(&r.found);

@@ -312,19 +312,20 @@ static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, siz
                                                                 bool report)
 {
     _weft_object_note_reader(&l->ob);
-    for (int tries = optimistic_reads() ? OPTIMISTIC_TRIES : 0; tries > 0; tries--) {
+    for (int tries = optimistic_reads() ? OPTIMISTIC_TRIES : 0;; tries--) {
         list_store *s = weft_load_acquire(&l->store);
         size_t n = s ? weft_load_acquire(&s->size) : 0;
-        if (i >= n) {
+        if (i >= n) { /* the end of an iteration, too: no lock */
             if (report)
                 _weft_set_error(WEFT_EINVAL, "list index %zu out of range (len %zu)", i, n);
             return NULL;
         }
-        weft_object *item = get_optimistic(l, s, i);
+        weft_object *item = tries > 0 ? get_optimistic(l, s, i) : NULL;
         if (item)
             return item;
+        if (tries <= 0)
+            return get_locked_path(l, i, report);
     }
-    return get_locked_path(l, i, report);
 }
 
 /* Item i, new reference. Inline, an immortal item or one the calling

@@ -132,9 +132,11 @@ WEFT_INLINE void _weft_object_unlock(weft_object *o)
  * reader acquires it (directly, or through the RMW of the reader that set
  * the flag) and loads the new pointer; otherwise the owner sees the flag and
  * defers the free. The flag is never cleared, and only the owner, whose own
- * reads cannot overlap its writes, reads without it. Owners change only
- * while no other thread holds a reference (death, the collector adopting
- * garbage), and an index is held by one attached thread at a time. */
+ * reads cannot overlap its writes, reads without it. The owner field takes
+ * a thread's index only from that thread (at creation) or from the
+ * collector adopting unreachable objects; its other changes write 0 or a
+ * buffered id, which no thread's index equals. An index is held by one
+ * attached thread at a time. */
 WEFT_INLINE bool _weft_object_reader_noted(weft_object *o)
 {
     return weft_load_relaxed(&o->owner) == _weft_tls_index ||

@@ -249,6 +249,13 @@ static void test_introspection(void)
     weft_decref(all);
     CHECK(weft_gc_get_objects(3) == NULL);
     CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    /* They stop the world, which a thread in a blocking region may not. */
+    weft_blocking_begin();
+    CHECK(weft_gc_get_referents(a) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    CHECK(weft_gc_get_referrers(b) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    weft_blocking_end();
 
     /* tracking */
     CHECK(weft_gc_is_tracked(a));

@@ -67,6 +67,10 @@ WEFT_API int weft_gc_is_tracked(const weft_object *o);
 WEFT_API int weft_gc_track(weft_object *o);
 WEFT_API int weft_gc_untrack(weft_object *o);
 
+/* The three calls below stop the world, as a collection does: NULL and
+ * WEFT_ESTATE inside a blocking region; never to be called from a type's
+ * traverse, nor while holding a lock that another attached thread waits for
+ * outside a blocking region (the stop would wait for that thread forever). */
 /* A new list of the tracked objects that refer to target. */
 WEFT_API weft_object *weft_gc_get_referrers(weft_object *target);
 /* A new list of the objects o refers to (through its type's traverse, run
