@@ -577,6 +577,32 @@ static void dict_get_cpython(bench_state *s)
  * world never waits for a thread there.) */
 static _Atomic(weft_object *) shared_dict;
 
+/* A dict of f's keys and values, built, checked and published in
+ * *slot (NULL on failure); NULL, or what went wrong. */
+static const char *dict_build(bench_state *s, weft_fixture *f, _Atomic(weft_object *) *slot)
+{
+    void *d = NULL;
+    if (!weft_fixture_make(f))
+        return "fixture creation failed";
+    fill(s, (void *const *)f->key, (void *const *)f->value, weft_dict_make, NULL, weft_set, &d);
+    const char *bad = d ? check_dict(d, (void *const *)f->key, (void *const *)f->value,
+                                     weft_lookup, weft_drop)
+                        : "dict set failed";
+    atomic_store_explicit(slot, bad ? NULL : d, memory_order_release);
+    if (bad && d)
+        weft_decref(d);
+    return bad;
+}
+
+/* Unpublish and release the dict in *slot: was there one? */
+static bool dict_drop(_Atomic(weft_object *) *slot)
+{
+    weft_object *d = atomic_exchange(slot, NULL);
+    if (d)
+        weft_decref(d);
+    return d != NULL;
+}
+
 /* The timed loop of one thread, on the dict *slot holds once the harness
  * has started and keyed by key[]; NULL, or what went wrong. */
 static const char *timed_gets(bench_state *s, _Atomic(weft_object *) *slot,
@@ -609,24 +635,12 @@ static void dict_get_shared_weft(bench_state *s)
 {
     bool attached_here = false, builder = bench_thread_index(s) == 0;
     const char *bad = NULL;
-    void *built = NULL;
     if (bench_threads(s) > MAX_THREADS)
         bad = "too many threads for dict_get_shared";
     else if (!bench_weft_enter(s, &attached_here))
         bad = "weft_thread_attach failed";
-    else if (builder) {
-        if (!weft_fixture_make(&wfx))
-            bad = "fixture creation failed";
-        else
-            fill(s, (void *const *)wfx.key, (void *const *)wfx.value, weft_dict_make, NULL,
-                 weft_set, &built);
-        if (!bad && !built)
-            bad = "dict set failed";
-        if (!bad)
-            bad = check_dict(built, (void *const *)wfx.key, (void *const *)wfx.value,
-                             weft_lookup, weft_drop);
-        atomic_store_explicit(&shared_dict, bad ? NULL : built, memory_order_release);
-    }
+    else if (builder)
+        bad = dict_build(s, &wfx, &shared_dict);
     /* A failure on thread 0 is seen by the others as a NULL dict after the
      * start barrier: each then stops at its first batch. */
     if (!bad)
@@ -634,9 +648,7 @@ static void dict_get_shared_weft(bench_state *s)
     if (bad)
         bench_weft_skip(s, bad);
     if (builder) {
-        atomic_store(&shared_dict, NULL);
-        if (built) {
-            weft_decref(built);
+        if (dict_drop(&shared_dict)) {
             const char *counts = check_weft_counts();
             if (counts && !bad)
                 fprintf(stderr, "dict_get_shared/weft: %s\n", counts);
@@ -656,30 +668,6 @@ static void dict_get_shared_weft(bench_state *s)
 static weft_fixture private_fx[MAX_THREADS];
 static _Atomic(weft_object *) private_dict[MAX_THREADS];
 
-static const char *private_dict_make(bench_state *s, int t)
-{
-    void *d = NULL;
-    if (!weft_fixture_make(&private_fx[t]))
-        return "fixture creation failed";
-    fill(s, (void *const *)private_fx[t].key, (void *const *)private_fx[t].value,
-         weft_dict_make, NULL, weft_set, &d);
-    const char *bad = d ? check_dict(d, (void *const *)private_fx[t].key,
-                                     (void *const *)private_fx[t].value, weft_lookup, weft_drop)
-                        : "dict set failed";
-    atomic_store_explicit(&private_dict[t], bad ? NULL : d, memory_order_release);
-    if (bad && d)
-        weft_decref(d);
-    return bad;
-}
-
-static void private_dict_release(int t)
-{
-    weft_object *d = atomic_exchange(&private_dict[t], NULL);
-    if (d)
-        weft_decref(d);
-    weft_fixture_release(&private_fx[t]);
-}
-
 static void dict_get_private_weft(bench_state *s)
 {
     bool attached_here = false, entered = false;
@@ -690,13 +678,15 @@ static void dict_get_private_weft(bench_state *s)
     else if (!(entered = bench_weft_enter(s, &attached_here)))
         bad = "weft_thread_attach failed";
     else
-        bad = private_dict_make(s, t);
+        bad = dict_build(s, &private_fx[t], &private_dict[t]);
     if (!bad)
         bad = timed_gets(s, &private_dict[t], private_fx[t].key);
     if (bad)
         bench_weft_skip(s, bad);
-    if (entered)
-        private_dict_release(t);
+    if (entered) {
+        dict_drop(&private_dict[t]);
+        weft_fixture_release(&private_fx[t]);
+    }
     bench_weft_leave(s, attached_here);
 }
 

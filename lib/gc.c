@@ -988,9 +988,9 @@ static bool may_stop_the_world(const char *fn)
 }
 
 /* Walk tracked objects of age <= max_age with the world stopped. */
-static int walk_stopped(gather *g, int max_age)
+static int walk_stopped(const char *fn, gather *g, int max_age)
 {
-    if (!may_stop_the_world("weft_gc introspection"))
+    if (!may_stop_the_world(fn))
         return -1;
     stopped_walk sw = {g, max_age, 0};
     with_world_stopped(walk_gather, &sw);
@@ -1014,7 +1014,7 @@ static weft_object *list_of(objvec *v)
 weft_object *weft_gc_get_referrers(weft_object *target)
 {
     gather g = {{0}, target, true, 0, 0, 0};
-    if (walk_stopped(&g, 2) != 0)
+    if (walk_stopped("weft_gc_get_referrers", &g, 2) != 0)
         return NULL;
     return list_of(&g.found);
 }
@@ -1058,7 +1058,7 @@ weft_object *weft_gc_get_objects(int gen)
         return NULL;
     }
     gather g = {{0}, NULL, false, 0, 0, 0};
-    if (walk_stopped(&g, gen < 0 ? 2 : gen) != 0)
+    if (walk_stopped("weft_gc_get_objects", &g, gen < 0 ? 2 : gen) != 0)
         return NULL;
     return list_of(&g.found);
 }
@@ -1066,14 +1066,14 @@ weft_object *weft_gc_get_objects(int gen)
 void weft_gc_freeze(void)
 {
     gather g = {{0}, NULL, false, WEFT_OBJ_FROZEN, 0, 0};
-    if (walk_stopped(&g, 2) == 0)
+    if (walk_stopped("weft_gc_freeze", &g, 2) == 0)
         weft_fetch_add_relaxed(&frozen_count, g.changed);
 }
 
 void weft_gc_unfreeze(void)
 {
     gather g = {{0}, NULL, false, 0, WEFT_OBJ_FROZEN, 0};
-    if (walk_stopped(&g, 2) == 0)
+    if (walk_stopped("weft_gc_unfreeze", &g, 2) == 0)
         weft_store_relaxed(&frozen_count, 0);
 }
 

@@ -67,8 +67,9 @@ WEFT_API int weft_gc_is_tracked(const weft_object *o);
 WEFT_API int weft_gc_track(weft_object *o);
 WEFT_API int weft_gc_untrack(weft_object *o);
 
-/* The three calls below stop the world, as a collection does: NULL and
- * WEFT_ESTATE inside a blocking region; never to be called from a type's
+/* The three calls below, and weft_gc_freeze and weft_gc_unfreeze, stop the
+ * world, as a collection does: inside a blocking region they do nothing
+ * (NULL) and set WEFT_ESTATE; never to be called from a type's
  * traverse, nor while holding a lock that another attached thread waits for
  * outside a blocking region (the stop would wait for that thread forever). */
 /* A new list of the tracked objects that refer to target. */
