@@ -7,6 +7,7 @@
 #define WEFT_BUILDING_LIBRARY 1
 #include "check.h"
 #include "objlock.h"
+#include "objtest.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,7 @@ static void test_private_storage(void)
         foreign_read r = {l, kind, false};
         pthread_t t;
         REQUIRE(pthread_create(&t, NULL, foreign_reader, &r) == 0);
-        weft_blocking_begin();
-        pthread_join(t, NULL);
-        weft_blocking_end();
+        weft_test_join(t);
         CHECK(r.read_right);
         CHECK(!storage_private(l));
         CHECK(is_biased(l) == bias_expected); /* a read does not revoke */
@@ -143,9 +142,7 @@ static void test_revoke_waits(void)
     usleep(50 * 1000);
     CHECK_EQ_INT(atomic_load(&revoker_in), 0);
     _weft_object_unlock(l);
-    weft_blocking_begin();
-    pthread_join(t, NULL);
-    weft_blocking_end();
+    weft_test_join(t);
     CHECK_EQ_INT(atomic_load(&revoker_in), 1);
     CHECK(!is_biased(l));
     /* the owner now takes the atomic lock, and defers the frees of stores:
@@ -328,7 +325,7 @@ static void test_adaptive(void)
         exact += weft_list_len(handed) == 1;
         weft_decref(handed);
     }
-    pthread_join(t, NULL);
+    weft_test_join(t);
     CHECK_EQ_INT(exact, ADAPTIVE_ROUNDS);
     /* Every list is revoked. The first 65 start biased (REVOKED_FREE = 64
      * revocations are free); then the share is 65 in 66, and lists start
@@ -365,7 +362,7 @@ int main(void)
     REQUIRE(pthread_create(&t, NULL, other_writer, NULL) == 0);
     run_rounds(false);
     run_rounds(true);
-    pthread_join(t, NULL);
+    weft_test_join(t);
     drop_items();
     CHECK_EQ_INT(weft_lock_revocations() - revoked, bias_expected ? 2 + 2 * ROUNDS : 0);
 

@@ -17,12 +17,15 @@
  */
 #include "stw.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu/arch.h>
 #include <weft/runtime.h>
 
 #define PARK_SPIN_NS 200000 /* 200 us */
+#define STALL_REPORT_NS (10 * 1000000000ull)
 
 static pthread_mutex_t requester_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t stw_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +35,8 @@ static unsigned parked;        /* stw_mutex */
 static WEFT_ATOMIC(uint64_t) resume_epoch; /* written under stw_mutex */
 static WEFT_ATOMIC(bool) park_may_spin;     /* this stop's threads fit the processors */
 static WEFT_ATOMIC(bool) stopped;
+uint64_t _weft_stw_stall_report_ns = STALL_REPORT_NS;
+WEFT_ATOMIC(uint64_t) _weft_stw_stalls_reported;
 
 uint64_t _weft_monotonic_ns(void)
 {
@@ -54,6 +59,7 @@ void _weft_stw_park(weft_thread *t)
     }
     uint64_t epoch = weft_load_relaxed(&resume_epoch);
     parked++;
+    t->stw_parked = true;
     pthread_cond_signal(&parked_cond);
     if (weft_load_relaxed(&park_may_spin)) {
         pthread_mutex_unlock(&stw_mutex);
@@ -88,6 +94,48 @@ uint64_t _weft_stw_epoch(void)
     return weft_load_relaxed(&resume_epoch);
 }
 
+/* Under stw_mutex, with the registry locked by the requester. */
+static void report_stall(unsigned waiting)
+{
+    fprintf(stderr,
+            "weft: a stop of the world has waited %.1f s for %u of %u running threads "
+            "to reach a safepoint; still running:",
+            (double)_weft_stw_stall_report_ns / 1e9, waiting - parked, waiting);
+    uint32_t limit = _weft_thread_index_limit();
+    for (uint32_t i = 1; i < limit; i++) {
+        weft_thread *t = _weft_thread_record(i);
+        if (t->stw_parking && !t->stw_parked)
+            fprintf(stderr, " thread %u (tid %d)", t->index, (int)t->os_tid);
+    }
+    fprintf(stderr, "\nweft: an attached thread must wait (join, lock, sleep, I/O) inside "
+                    "weft_blocking_begin/end; if what it waits for is parked, this never ends\n");
+}
+
+/* An attached thread blocked outside a blocking region holds up the stop
+ * until it returns, and for ever if it waits on a thread that is parked:
+ * the requester names it, once per stop, after _weft_stw_stall_report_ns. */
+static void wait_for_parkers(unsigned waiting)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline); /* the condition's clock */
+    uint64_t ns = (uint64_t)deadline.tv_nsec + _weft_stw_stall_report_ns;
+    deadline.tv_sec += (time_t)(ns / 1000000000u);
+    deadline.tv_nsec = (long)(ns % 1000000000u);
+    bool reported = false;
+    pthread_mutex_lock(&stw_mutex);
+    while (parked < waiting) {
+        if (reported) {
+            pthread_cond_wait(&parked_cond, &stw_mutex);
+        } else if (pthread_cond_timedwait(&parked_cond, &stw_mutex, &deadline) == ETIMEDOUT &&
+                   parked < waiting) {
+            report_stall(waiting);
+            reported = true;
+            weft_fetch_add_relaxed(&_weft_stw_stalls_reported, 1);
+        }
+    }
+    pthread_mutex_unlock(&stw_mutex);
+}
+
 void _weft_stop_the_world(weft_stw_times *times)
 {
     weft_thread *self = _weft_thread_current_or_die("stop-the-world", NULL);
@@ -117,10 +165,7 @@ void _weft_stop_the_world(weft_stw_times *times)
         }
         pthread_mutex_unlock(&t->lock);
     }
-    pthread_mutex_lock(&stw_mutex);
-    while (parked < waiting)
-        pthread_cond_wait(&parked_cond, &stw_mutex);
-    pthread_mutex_unlock(&stw_mutex);
+    wait_for_parkers(waiting);
     times->safepoint_ns = _weft_monotonic_ns() - times->start_ns;
 }
 
@@ -131,6 +176,7 @@ void _weft_start_the_world(weft_stw_times *times)
         weft_thread *t = _weft_thread_record(i);
         if (t->stw_parking) {
             t->stw_parking = false;
+            t->stw_parked = false;
             atomic_fetch_and_explicit(&t->xbreaker, ~WEFT_BREAK_STOP, memory_order_release);
         }
         if (t->stw_suspended) {

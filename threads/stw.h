@@ -41,4 +41,9 @@ static inline void _weft_poll_stop(weft_thread *t)
 
 uint64_t _weft_monotonic_ns(void);
 
+/* How long a stop waits for a thread before it names it on stderr (10 s;
+ * tests shorten it). */
+extern uint64_t _weft_stw_stall_report_ns;
+extern WEFT_ATOMIC(uint64_t) _weft_stw_stalls_reported;
+
 #endif

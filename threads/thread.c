@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CHUNK_SHIFT 8
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
@@ -126,6 +128,7 @@ int weft_thread_attach(void)
         return -1;
     }
     t->in_use = true;
+    t->os_tid = (pid_t)syscall(SYS_gettid);
     cds_list_add(&t->attached, &attached_list);
     weft_fetch_add_relaxed(&attached_count, 1);
     pthread_mutex_unlock(&registry_lock);

@@ -30,6 +30,7 @@
 #include "objstack.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <urcu/list.h>
 #include <weft/object.h>
 
@@ -113,7 +114,10 @@ typedef struct weft_thread {
     bool stw_parking;   /* running: asked to park */
     bool stw_suspended; /* not running: suspend_count raised */
 
+    bool stw_parked;    /* stw.c's mutex: parked in this stop */
+
     bool in_use;                  /* registry lock: a thread holds this record */
+    pid_t os_tid;                 /* registry lock: the holder's, for reports */
     struct cds_list_head attached; /* registry lock: on the list of held records */
 } weft_thread;
 
