@@ -939,8 +939,9 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
 }
 
 /* Run fn(arg) (if any) with every other thread stopped; the stop's merges
- * come first, and what they found dead is freed once the world runs. */
-static void with_world_stopped(void (*fn)(void *), void *arg)
+ * come first, and what they found dead is freed once the world runs. The
+ * stop's pause, in ns. */
+static uint64_t with_world_stopped(void (*fn)(void *), void *arg)
 {
     weft_stw_times t;
     weft_objstack dead = {NULL};
@@ -950,11 +951,12 @@ static void with_world_stopped(void (*fn)(void *), void *arg)
         fn(arg);
     _weft_start_the_world(&t);
     free_dead(&dead);
+    return t.pause_ns;
 }
 
-void _weft_gc_flush_counts(void)
+uint64_t _weft_gc_flush_counts(void)
 {
-    with_world_stopped(NULL, NULL);
+    return with_world_stopped(NULL, NULL);
 }
 
 typedef struct stopped_walk {

@@ -126,8 +126,8 @@ void _weft_gc_unregister(weft_object *o);
 /* The collector (gc.c), run by the collector thread or the allocating one. */
 long _weft_gc_collect_now(int gen);
 /* A stop of the world that only applies every thread's buffered counts
- * (freeing what they kept alive), for the collector thread. */
-void _weft_gc_flush_counts(void);
+ * (freeing what they kept alive), for the collector thread: its pause, ns. */
+uint64_t _weft_gc_flush_counts(void);
 void _weft_gc_init(void);
 /* Trigger bookkeeping (collector.c): a tracked object was created or freed
  * by the calling thread. */

@@ -292,6 +292,71 @@ static void test_death_within_flush_period(void)
     shared_node_end(&s);
 }
 
+/* ---- flush stops paced by their pauses: a thread that stays 250 ms at a
+ * time without a safepoint makes each flush pause up to 250 ms; with a fixed
+ * 100 ms period the collector thread would stop the world about every
+ * 250 ms (the stops lock onto the thread's wake-ups), paced it waits ten
+ * pauses (collector.c): a handful in 3 s, and at least one. */
+
+#define PACING_NS 3000000000ll
+#define STALL_US 250000
+
+static atomic_bool pacing_over;
+
+static void *stall_safepoints(void *arg)
+{
+    (void)arg;
+    weft_thread_attach();
+    while (!atomic_load(&pacing_over)) {
+        usleep(STALL_US); /* attached, outside a blocking region: on purpose */
+        weft_safepoint();
+    }
+    weft_thread_detach();
+    return NULL;
+}
+
+static long long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000ll + (now.tv_nsec - since->tv_nsec);
+}
+
+static void test_flushes_paced_by_pause(void)
+{
+    const char *gc_thread = getenv("WEFT_GC_THREAD");
+    if (gc_thread && strcmp(gc_thread, "0") == 0)
+        return; /* no collector thread: no flush stops */
+    weft_gc_disable(); /* no collection stops either: every stop is a flush */
+    shared_node s;
+    shared_node_start(&s, 6);
+    pthread_t staller;
+    atomic_store(&pacing_over, false);
+    REQUIRE(pthread_create(&staller, NULL, stall_safepoints, NULL) == 0);
+    uint64_t epoch = _weft_stw_epoch();
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (elapsed_ns(&start) < PACING_NS)
+        reader_do(&s.r, R_GET_DROP); /* a pin again after every flush */
+    uint64_t stops = _weft_stw_epoch() - epoch;
+    atomic_store(&pacing_over, true);
+    weft_test_join(staller);
+    if (buffering) {
+        CHECK(stops >= 1);
+        CHECK(stops <= 6);
+    } else {
+        CHECK_EQ_INT(stops, 0);
+    }
+    if (stops > 6)
+        fprintf(stderr, "%llu flush stops in 3 s\n", (unsigned long long)stops);
+    weft_gc_enable();
+    reader_stop(&s.r);
+    weft_decref(s.value);
+    shared_node_end(&s);
+    weft_gc_collect(0);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+}
+
 /* ---- handoffs: references taken through one thread's table and released
  * by another's, while values are replaced; every node dies exactly once. */
 
@@ -439,5 +504,6 @@ int main(void)
     test_death_waits_for_detach();
     test_death_within_flush_period();
     test_handoffs_exact();
+    test_flushes_paced_by_pause();
     return check_finish();
 }

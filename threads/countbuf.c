@@ -35,7 +35,8 @@
  *     an object whose last reference went while another thread still had a
  *     pin on it dies at the next stop;
  *   - while pins exist, the collector thread makes a stop that only flushes
- *     when none happened for a whole 100 ms period (collector.c);
+ *     when none happened for a whole period (100 ms, or ten times the last
+ *     such stop's pause: collector.c);
  *   - a detaching thread flushes its own.
  *
  * The arrays belong to their thread. The only other reader or writer is the
