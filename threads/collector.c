@@ -216,11 +216,7 @@ static bool wait_for_work_locked(uint64_t *epoch_seen)
         pthread_cond_wait(&work_cond, &collector_lock);
         return false;
     }
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    uint64_t ns = (uint64_t)deadline.tv_nsec + flush_period_ns;
-    deadline.tv_sec += (time_t)(ns / 1000000000u);
-    deadline.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec deadline = _weft_realtime_deadline(flush_period_ns);
     if (pthread_cond_timedwait(&work_cond, &collector_lock, &deadline) != ETIMEDOUT)
         return false;
     uint64_t epoch = _weft_stw_epoch();

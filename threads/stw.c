@@ -45,6 +45,16 @@ uint64_t _weft_monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec _weft_realtime_deadline(uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ns += (uint64_t)ts.tv_nsec;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
 bool _weft_world_is_stopped(void)
 {
     return weft_load_acquire(&stopped);
@@ -116,11 +126,7 @@ static void report_stall(unsigned waiting)
  * the requester names it, once per stop, after _weft_stw_stall_report_ns. */
 static void wait_for_parkers(unsigned waiting)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline); /* the condition's clock */
-    uint64_t ns = (uint64_t)deadline.tv_nsec + _weft_stw_stall_report_ns;
-    deadline.tv_sec += (time_t)(ns / 1000000000u);
-    deadline.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec deadline = _weft_realtime_deadline(_weft_stw_stall_report_ns);
     bool reported = false;
     pthread_mutex_lock(&stw_mutex);
     while (parked < waiting) {

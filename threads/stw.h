@@ -14,6 +14,8 @@
 
 #include "thread.h"
 
+#include <time.h>
+
 typedef struct weft_stw_times {
     uint64_t start_ns;     /* when the stop was requested (monotonic) */
     uint64_t safepoint_ns; /* request -> every other thread parked or suspended */
@@ -40,6 +42,9 @@ static inline void _weft_poll_stop(weft_thread *t)
 }
 
 uint64_t _weft_monotonic_ns(void);
+/* CLOCK_REALTIME in ns from now: a deadline for pthread_cond_timedwait on a
+ * condition variable with the default clock. */
+struct timespec _weft_realtime_deadline(uint64_t ns);
 
 /* How long a stop waits for a thread before it names it on stderr (10 s;
  * tests shorten it). */

@@ -114,7 +114,10 @@ typedef struct weft_thread {
     bool stw_parking;   /* running: asked to park */
     bool stw_suspended; /* not running: suspend_count raised */
 
-    bool stw_parked;    /* stw.c's mutex: parked in this stop */
+    /* Parked in the current stop: set by the record's thread under stw.c's
+     * mutex, read by the requester under it, cleared by the requester once
+     * every thread asked has parked (stw.c). */
+    bool stw_parked;
 
     bool in_use;                  /* registry lock: a thread holds this record */
     pid_t os_tid;                 /* registry lock: the holder's, for reports */
