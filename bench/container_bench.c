@@ -24,6 +24,12 @@
  *                               plain counts). Rates
  *                               are over wall time, so items_per_second is the
  *                               total of the N threads (bench.h, real_time);
+ *   dict_get_blocked_owner/weft/real_time/threads:N
+ *                               as dict_get_shared, the dict built by a thread
+ *                               of its own that then waits in a blocking
+ *                               region (a server's main thread in accept):
+ *                               the N readers merge its values for it and
+ *                               all count them in their own tables;
  *   mem_empty_lists/<impl>      1 000 000 empty lists made and kept, then
  *                               dropped: resident memory growth (rss_mib,
  *                               bytes_per_list), once.
@@ -45,6 +51,7 @@
 #include <Python.h> /* first: it sets feature macros for the system headers */
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -312,12 +319,17 @@ static const char *check_weft_dict_equal_keys(weft_object *d)
 
 /* After every container holding them was dropped, the fixture holds the only
  * reference to each of its objects again. */
-static const char *check_weft_counts(void)
+static const char *check_weft_counts_of(weft_fixture *f)
 {
     for (int i = 0; i < ITEMS; i++)
-        if (weft_refcount(wfx.value[i]) != 1 || weft_refcount(wfx.key[i]) != 1)
+        if (weft_refcount(f->value[i]) != 1 || weft_refcount(f->key[i]) != 1)
             return "a key or value's refcount is not back to 1 after its container was dropped";
     return NULL;
+}
+
+static const char *check_weft_counts(void)
+{
+    return check_weft_counts_of(&wfx);
 }
 
 static const char *check_py_counts(void)
@@ -658,6 +670,109 @@ static void dict_get_shared_weft(bench_state *s)
     bench_weft_leave(s, attached_here);
 }
 
+/* ---------------------------------------------------------------- dict_get_blocked_owner */
+
+/* dict_get_shared with the dict built by a thread of its own that reads
+ * nothing: it then waits, attached, in a blocking region until the readers
+ * are done, as a server's main thread waits in accept or join while workers
+ * read what it built. Its values are buffered by merges the readers make on
+ * its behalf, so every reader counts in its own table (threads:1 included);
+ * the scaling is that of the buffered path alone. */
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool built, release; /* lock */
+    const char *bad;     /* lock: what went wrong building */
+} owner_thread = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+static weft_fixture owner_fx;
+static _Atomic(weft_object *) owner_dict;
+
+static void owner_thread_wait_for(bool *flag)
+{
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    pthread_mutex_lock(&owner_thread.lock);
+    while (!*flag)
+        pthread_cond_wait(&owner_thread.cond, &owner_thread.lock);
+    pthread_mutex_unlock(&owner_thread.lock);
+    if (attached)
+        weft_blocking_end();
+}
+
+static void owner_thread_signal(bool *flag)
+{
+    pthread_mutex_lock(&owner_thread.lock);
+    *flag = true;
+    pthread_cond_broadcast(&owner_thread.cond);
+    pthread_mutex_unlock(&owner_thread.lock);
+}
+
+static void *owner_thread_main(void *arg)
+{
+    bench_state *s = arg;
+    bool attached = weft_thread_attach() == 0;
+    const char *bad = attached ? dict_build(s, &owner_fx, &owner_dict) : "weft_thread_attach failed";
+    owner_thread.bad = bad; /* read after `built`, which the lock orders */
+    owner_thread_signal(&owner_thread.built);
+    owner_thread_wait_for(&owner_thread.release);
+    if (attached) {
+        if (dict_drop(&owner_dict)) {
+            const char *counts = check_weft_counts_of(&owner_fx);
+            if (counts)
+                fprintf(stderr, "dict_get_blocked_owner/weft: %s\n", counts);
+        }
+        weft_fixture_release(&owner_fx);
+        weft_thread_detach();
+    }
+    return NULL;
+}
+
+/* Thread 0 starts the owner before its first bench_weft_keep_running (the
+ * others read the dict after theirs) and, if *started, stops it after its
+ * last. */
+static const char *owner_thread_start(bench_state *s, bool *started)
+{
+    owner_thread.built = owner_thread.release = false;
+    owner_thread.bad = NULL;
+    *started = pthread_create(&owner_thread.thread, NULL, owner_thread_main, s) == 0;
+    if (!*started)
+        return "pthread_create failed";
+    owner_thread_wait_for(&owner_thread.built);
+    return owner_thread.bad;
+}
+
+static void owner_thread_stop(void)
+{
+    owner_thread_signal(&owner_thread.release);
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    pthread_join(owner_thread.thread, NULL);
+    if (attached)
+        weft_blocking_end();
+}
+
+static void dict_get_blocked_owner_weft(bench_state *s)
+{
+    bool attached_here = false, starter = bench_thread_index(s) == 0, started = false;
+    const char *bad = NULL;
+    if (bench_threads(s) > MAX_THREADS)
+        bad = "too many threads for dict_get_blocked_owner";
+    else if (!bench_weft_enter(s, &attached_here))
+        bad = "weft_thread_attach failed";
+    else if (starter)
+        bad = owner_thread_start(s, &started);
+    if (!bad)
+        bad = timed_gets(s, &owner_dict, owner_fx.key);
+    if (bad)
+        bench_weft_skip(s, bad);
+    if (started)
+        owner_thread_stop();
+    bench_weft_leave(s, attached_here);
+}
+
 /* ---------------------------------------------------------------- dict_get_private */
 
 /* The control of dict_get_shared: the same gets, each thread on a dict of
@@ -848,6 +963,10 @@ static const bench_def container_defs[] = {
 
     BENCH("dict_get_shared/weft", dict_get_shared_weft, .threads = 1, .real_time = true),
     BENCH("dict_get_shared/weft", dict_get_shared_weft, .threads = 2, .real_time = true),
+    BENCH("dict_get_blocked_owner/weft", dict_get_blocked_owner_weft, .threads = 1,
+          .real_time = true),
+    BENCH("dict_get_blocked_owner/weft", dict_get_blocked_owner_weft, .threads = 2,
+          .real_time = true),
     BENCH("dict_get_private/weft", dict_get_private_weft, .threads = 1, .real_time = true),
     BENCH("dict_get_private/weft", dict_get_private_weft, .threads = 2, .real_time = true),
 

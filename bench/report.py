@@ -43,11 +43,11 @@ COUNTER_ORDER = ["rss_mib", "bytes_per_list", "rss_start_mib", "rss_peak_mib",
 # Workloads run at several thread counts ("/threads:N"): total items_per_second
 # at N threads over that at 1 thread (their rows set real_time in bench.h, so
 # that items_per_second is the total of all threads).
-SCALING = ["dict_get_shared", "dict_get_private"]
+SCALING = ["dict_get_shared", "dict_get_blocked_owner", "dict_get_private"]
 # A scaling workload's control: the same code with nothing shared, whose
 # scaling is what the machine gave at that moment (its virtual CPUs need not
 # run at once). The report prints the workload's scaling over the control's.
-SCALING_CONTROLS = {"dict_get_shared": "dict_get_private"}
+SCALING_CONTROLS = {"dict_get_shared": "dict_get_private", "dict_get_blocked_owner": "dict_get_private"}
 # Workloads compared by a counter rather than by time: weft/peer of it.
 COUNTER_RATIOS = {"mem_empty_lists": "rss_mib"}
 # The issues' targets: (label, kind, spec, op, bound).

@@ -1,7 +1,8 @@
 /* Buffered counts of read-shared objects (threads/countbuf.c): an object
  * that a thread other than its owner reads out of a dict twice is merged and
  * counted in per-thread tables; counts stay exact once the tables are
- * flushed; a buffered object dies at once when the thread that drops the
+ * flushed, also when the owner is blocked (the reader merges for it); a
+ * buffered object dies at once when the thread that drops the
  * last reference is the only one with a pin on it, at the next stop of the
  * world when another thread still has one, and when that thread detaches;
  * references handed between threads keep every count exact.
@@ -181,6 +182,46 @@ static void test_becomes_buffered_counts_exact(void)
     CHECK_EQ_INT(atomic_load(&node_deaths[1]), 0);
     weft_decref(v);
     CHECK_EQ_INT(atomic_load(&node_deaths[1]), 1);
+}
+
+/* As reader_do, with the main thread in a blocking region throughout, as
+ * a server's main thread waits in accept or join: it merges nothing. */
+static void reader_do_while_blocked(reader *r, int order)
+{
+    weft_blocking_begin();
+    int serial = ++r->serial;
+    atomic_store(&r->order, serial << 4 | order);
+    while (atomic_load(&r->done) != serial)
+        sched_yield();
+    weft_blocking_end();
+}
+
+/* The owner blocked while a reader reads its value twice: the reader merges
+ * the value on the owner's behalf, and it is buffered (the reader's next
+ * reference is a pin in its own table) before the owner comes back. */
+static void test_blocked_owner_merged_by_reader(void)
+{
+    weft_object *key, *v, *d = dict_with_node(7, &key, &v);
+    uint64_t before = weft_count_buffered_objects();
+    reader r;
+    reader_start(&r, d, key, 7);
+    reader_do_while_blocked(&r, R_GET_DROP);
+    reader_do_while_blocked(&r, R_GET_DROP);
+    reader_do_while_blocked(&r, R_GET_KEEP);
+    CHECK(is_buffered(v) == buffering);
+    CHECK_EQ_INT(r.kept_delta, buffering ? 1 : -1);
+    CHECK_EQ_INT(weft_count_buffered_objects() - before, buffering ? 1 : 0);
+    reader_do(&r, R_DROP_KEPT);
+    reader_stop(&r);
+    CHECK_EQ_INT(weft_refcount(v), 2); /* the dict's and ours, merged into the header */
+    weft_gc_collect(0);
+    if (buffering)
+        CHECK_EQ_INT(weft_load_relaxed(&v->ref_shared) >> WEFT_SHARED_SHIFT, 2);
+    weft_decref(d);
+    weft_decref(key);
+    CHECK_EQ_INT(atomic_load(&node_deaths[7]), 0);
+    weft_decref(v);
+    CHECK_EQ_INT(atomic_load(&node_deaths[7]), 1);
 }
 
 /* A node in a dict of the main thread's, made read-shared by a reader. */
@@ -505,6 +546,7 @@ int main(void)
     const char *env = getenv("WEFT_COUNT_BUFFERS");
     CHECK(buffering == !(env && strcmp(env, "0") == 0));
     test_becomes_buffered_counts_exact();
+    test_blocked_owner_merged_by_reader();
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();

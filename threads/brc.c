@@ -194,32 +194,62 @@ void _weft_brc_queue(weft_object *o, uint32_t owner)
     drain(t, true);
 }
 
+/* Make a NORMAL or MAYBE_WEAKREF object QUEUED: claimed for one merge, so
+ * that no other thread queues it again. False if it is not in those states. */
+static bool claim_for_merge(weft_object *o)
+{
+    int32_t shared = weft_load_relaxed(&o->ref_shared);
+    while ((shared & 3) == WEFT_SHARED_NORMAL || (shared & 3) == WEFT_SHARED_MAYBE_WEAKREF)
+        if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, (shared & ~3) | WEFT_SHARED_QUEUED))
+            return true;
+    return false;
+}
+
+/* Merge o, claimed, for t, suspended by the caller (which holds a reference
+ * to o: the merge cannot find it dead), then release t. One object, not t's
+ * queue: draining the queue could run deallocations inside the caller's
+ * lock-free read, and a blocked owner's queue is empty anyway (it drains it
+ * on its way in, and a queuer that finds it blocked drains what it adds). */
+static void merge_one_on_behalf(weft_thread *t, weft_object *o)
+{
+    weft_fetch_add_relaxed(&t->xmerged_on_behalf, 1);
+    if (merge_counts(o, 0))
+        _weft_fatal("object %p (type %s) merged to a zero count while the merging thread held "
+                    "a reference", (void *)o, _weft_type_name(o));
+    pthread_mutex_lock(&t->lock);
+    if (--t->suspend_count == 0)
+        pthread_cond_broadcast(&t->released);
+    pthread_mutex_unlock(&t->lock);
+}
+
 void _weft_brc_queue_for_buffering(weft_object *o)
 {
     uint32_t owner = weft_load_relaxed(&o->owner);
     weft_thread *t = _weft_thread_record(owner);
-    /* The state read without the lock is a hint: the common miss (the owner
-     * blocked for long) costs no lock. */
-    if (!t || weft_load_relaxed(&t->xstate) != WEFT_THREAD_ATTACHED)
+    if (!t)
         return;
-    /* The record's lock keeps it ATTACHED until we are done. */
+    /* The record's lock keeps its state until we are done: ATTACHED, the
+     * owner merges at its next safepoint; else we hold it suspended (it
+     * cannot come back and touch its local counts) and merge for it, so
+     * that readers of a blocked thread's objects (a server's main thread
+     * waiting in accept or join while workers read what it built) buffer
+     * their counts too instead of sharing one atomic count. */
     pthread_mutex_lock(&t->lock);
-    if (weft_load_relaxed(&t->xstate) == WEFT_THREAD_ATTACHED &&
-        weft_load_relaxed(&o->owner) == owner) {
-        int32_t shared = weft_load_relaxed(&o->ref_shared);
-        bool queued = false;
-        while (!queued &&
-               ((shared & 3) == WEFT_SHARED_NORMAL || (shared & 3) == WEFT_SHARED_MAYBE_WEAKREF))
-            queued = weft_cas_weak_acq_rel(&o->ref_shared, &shared,
-                                           (shared & ~3) | WEFT_SHARED_QUEUED);
-        if (queued) {
-            /* Seen by the merge, which takes the queue under this lock. */
-            atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_COUNTS_BUFFERED, memory_order_relaxed);
-            push_locked(t, o);
-            ask_owner_locked(t);
-        }
+    if (weft_load_relaxed(&o->owner) != owner || !claim_for_merge(o)) {
+        pthread_mutex_unlock(&t->lock);
+        return;
     }
+    /* Seen by the merge, which reads it under or after this lock. */
+    atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_COUNTS_BUFFERED, memory_order_relaxed);
+    if (weft_load_relaxed(&t->xstate) == WEFT_THREAD_ATTACHED) {
+        push_locked(t, o);
+        ask_owner_locked(t);
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    t->suspend_count++;
     pthread_mutex_unlock(&t->lock);
+    merge_one_on_behalf(t, o);
 }
 
 void _weft_brc_merge_own_queue(weft_thread *t)

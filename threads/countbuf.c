@@ -399,10 +399,9 @@ void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags)
         atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_READ_SHARED, memory_order_relaxed);
         return;
     }
-    /* An owned object is merged first, by its owner at its next safepoint,
-     * which gives it an id (_weft_countbuf_owner_at_merge). Not while the
-     * owner is blocked or gone: a merge on its behalf would free what its
-     * queue holds, inside this read; a later read tries again. */
+    /* An owned object is merged first, which gives it an id
+     * (_weft_countbuf_owner_at_merge): by its owner at its next safepoint,
+     * or here, on its behalf, if the owner is blocked or gone. */
     int32_t state = weft_load_relaxed(&o->ref_shared) & 3;
     if (state != WEFT_SHARED_MERGED) {
         if (state != WEFT_SHARED_QUEUED) /* queued: its merge comes anyway */
