@@ -4,7 +4,10 @@
  * object is queued to its owner's record. If the owner is running (ATTACHED)
  * it merges at its next safepoint. If it is not (BLOCKED or DETACHED) the
  * queuing thread suspends the record and merges for it at once, so that a
- * queue never holds memory while its owner sleeps or is gone.
+ * queue never holds memory while its owner sleeps or is gone. An object that
+ * non-owners keep reading is merged the same way to have its counts
+ * buffered (countbuf.c): at the owner's next safepoint, or at once by the
+ * reader if the owner is not running.
  *
  * A merge reads the owner's local count: only the owner (running) or a
  * thread holding the owner's record suspended (so the owner cannot run) may
@@ -131,6 +134,14 @@ static bool merge_batch(weft_thread *self, weft_thread *t, weft_objstack *batch)
     return true;
 }
 
+/* Give back our suspension of t (t->lock held): its thread may run again
+ * once no one else holds it. */
+static void release_locked(weft_thread *t)
+{
+    if (--t->suspend_count == 0)
+        pthread_cond_broadcast(&t->released);
+}
+
 /* Take the queue of t (lock held by the caller's loop) and merge it, until
  * empty. `on_behalf`: t is suspended by us and released at the end. */
 static void drain(weft_thread *t, bool on_behalf)
@@ -144,8 +155,8 @@ static void drain(weft_thread *t, bool on_behalf)
         _weft_objstack_take(&batch, &t->merge_queue);
         if (_weft_objstack_is_empty(&batch)) {
             atomic_fetch_and_explicit(&t->xbreaker, ~WEFT_BREAK_MERGE, memory_order_relaxed);
-            if (on_behalf && --t->suspend_count == 0)
-                pthread_cond_broadcast(&t->released);
+            if (on_behalf)
+                release_locked(t);
             pthread_mutex_unlock(&t->lock);
             break;
         }
@@ -217,8 +228,7 @@ static void merge_one_on_behalf(weft_thread *t, weft_object *o)
         _weft_fatal("object %p (type %s) merged to a zero count while the merging thread held "
                     "a reference", (void *)o, _weft_type_name(o));
     pthread_mutex_lock(&t->lock);
-    if (--t->suspend_count == 0)
-        pthread_cond_broadcast(&t->released);
+    release_locked(t);
     pthread_mutex_unlock(&t->lock);
 }
 
