@@ -690,15 +690,12 @@ static _Atomic(weft_object *) owner_dict;
 
 static void owner_thread_wait_for(bool *flag)
 {
-    bool attached = weft_thread_is_attached();
-    if (attached)
-        weft_blocking_begin();
+    bool waiting = bench_weft_wait_begin();
     pthread_mutex_lock(&owner_thread.lock);
     while (!*flag)
         pthread_cond_wait(&owner_thread.cond, &owner_thread.lock);
     pthread_mutex_unlock(&owner_thread.lock);
-    if (attached)
-        weft_blocking_end();
+    bench_weft_wait_end(waiting);
 }
 
 static void owner_thread_signal(bool *flag)
@@ -746,12 +743,9 @@ static const char *owner_thread_start(bench_state *s, bool *started)
 static void owner_thread_stop(void)
 {
     owner_thread_signal(&owner_thread.release);
-    bool attached = weft_thread_is_attached();
-    if (attached)
-        weft_blocking_begin();
+    bool waiting = bench_weft_wait_begin();
     pthread_join(owner_thread.thread, NULL);
-    if (attached)
-        weft_blocking_end();
+    bench_weft_wait_end(waiting);
 }
 
 static void dict_get_blocked_owner_weft(bench_state *s)

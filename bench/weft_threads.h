@@ -49,6 +49,23 @@ static inline bool bench_weft_enter(bench_state *s, bool *attached_here)
     return true;
 }
 
+/* Around a wait (barrier, join, condition) by a thread that may be
+ * attached: inside a blocking region, so that a stop of the world never
+ * waits for it. begin returns whether it entered one, for end. */
+static inline bool bench_weft_wait_begin(void)
+{
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    return attached;
+}
+
+static inline void bench_weft_wait_end(bool entered)
+{
+    if (entered)
+        weft_blocking_end();
+}
+
 static inline bool bench_weft_keep_running(bench_state *s, int64_t n)
 {
     /* Only the first call (nothing run yet) and the one after the planned
@@ -56,12 +73,9 @@ static inline bool bench_weft_keep_running(bench_state *s, int64_t n)
     int64_t done = bench_iterations(s);
     if (__builtin_expect(done != 0 && done < bench_max_iterations(s), 1))
         return bench_keep_running_batch(s, n);
-    bool attached = weft_thread_is_attached();
-    if (attached)
-        weft_blocking_begin();
+    bool waiting = bench_weft_wait_begin();
     bool more = bench_keep_running_batch(s, n);
-    if (attached)
-        weft_blocking_end();
+    bench_weft_wait_end(waiting);
     return more;
 }
 
@@ -84,13 +98,10 @@ static inline void bench_weft_leave(bench_state *s, bool attached_here)
         return;
     /* Thread 0 (attached by weft_init, and staying so) waits for every
      * thread that attached in this run to have detached. */
-    bool attached = weft_thread_is_attached();
-    if (attached)
-        weft_blocking_begin();
+    bool waiting = bench_weft_wait_begin();
     while (atomic_load(&bench_weft_detached) < atomic_load(&bench_weft_attached))
         sched_yield();
-    if (attached)
-        weft_blocking_end();
+    bench_weft_wait_end(waiting);
     atomic_store(&bench_weft_attached, 0);
     atomic_store(&bench_weft_detached, 0);
 }
