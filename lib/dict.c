@@ -444,7 +444,7 @@ static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_ob
                 return LOOKUP_RETRY;
             if (eq) {
                 weft_object *v = weft_load_acquire(&entry->value);
-                if (!v || !_weft_try_incref_inline(v))
+                if (!v || !_weft_try_incref_item(v, &d->ob))
                     return LOOKUP_RETRY;
                 if (weft_load_acquire(&entry->value) != v || weft_load_acquire(&entry->key) != k ||
                     weft_load_acquire(&d->table) != t) {

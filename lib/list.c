@@ -294,13 +294,26 @@ static weft_object *get_locked_path(weft_list *l, size_t i, bool report)
 static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
 {
     weft_object *item = weft_load_acquire(&s->items[i]);
-    if (!item || !_weft_try_incref_inline(item))
+    if (!item || !_weft_try_incref_item(item, &l->ob))
         return NULL;
     if (weft_load_acquire(&s->items[i]) != item || weft_load_acquire(&l->store) != s) {
         weft_decref(item);
         return NULL;
     }
     return item;
+}
+
+/* May the calling thread read o's items inline (get_item)? Another thread,
+ * once noted as a reader (_weft_object_reader_noted, one flags load for
+ * both tests); the owner, unless other threads read o's items too: then its
+ * reads of them count as shared reads (_weft_try_incref_item), which the
+ * inline path, to stay short, does not do. */
+static inline bool inline_reader(weft_object *o)
+{
+    uint32_t flags = weft_load_acquire(&o->flags);
+    if (WEFT_LIKELY(weft_load_relaxed(&o->owner) == _weft_tls_index))
+        return !(flags & WEFT_OBJ_ITEMS_READ_SHARED);
+    return flags & WEFT_OBJ_FOREIGN_READER;
 }
 
 /* Optimistic reads before the lock: a store replaced under the reader is
@@ -337,14 +350,15 @@ static __attribute__((noinline)) weft_object *get_item_general(weft_list *l, siz
  * is not freed before this thread's next quiescent state, the reader being
  * noted, and held references when it was replaced), so it is alive until
  * this thread's next safepoint. Everything else (a reader not yet noted,
- * an index out of range, another thread's item, hooks) is the general path,
- * a tail call: the inline path needs no frame. The hook test comes
- * before the item is touched: with a hooked allocator another thread's item
- * may be freed under the reader. */
+ * the owner of a list whose items other threads read, an index out of
+ * range, another thread's item, hooks) is the general path, a tail call:
+ * the inline path needs no frame. The hook test comes before the item is
+ * touched: with a hooked allocator another thread's item may be freed under
+ * the reader. */
 static inline weft_object *get_item(weft_list *l, size_t i, bool report)
 {
     list_store *s;
-    if (WEFT_LIKELY(_weft_object_reader_noted(&l->ob) && (s = weft_load_acquire(&l->store)) &&
+    if (WEFT_LIKELY(inline_reader(&l->ob) && (s = weft_load_acquire(&l->store)) &&
                     i < weft_load_acquire(&s->size) && optimistic_reads())) {
         weft_object *item = weft_load_acquire(&s->items[i]);
         if (item && _weft_incref_if_ours(item))

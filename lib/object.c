@@ -314,7 +314,7 @@ void _weft_object_mark_shareable_slow(weft_object *o)
     }
 }
 
-static int try_incref_shared(weft_object *o, bool container_read);
+static int try_incref_shared(weft_object *o, weft_object *container);
 
 int weft_try_incref(weft_object *o)
 {
@@ -326,12 +326,13 @@ int weft_try_incref(weft_object *o)
         weft_incref(o); /* a count about to saturate: weft_incref makes it immortal */
         return 1;
     }
-    return try_incref_shared(o, false);
+    return try_incref_shared(o, NULL);
 }
 
-/* A non-owner's try-incref. `container_read`: the reference comes out of a
- * list or dict, the reads that make an object COUNTS_BUFFERED. */
-static int try_incref_shared(weft_object *o, bool container_read)
+/* A non-owner's try-incref. `container`: the list or dict the reference
+ * comes out of (NULL if none), the reads that make an object
+ * COUNTS_BUFFERED. */
+static int try_incref_shared(weft_object *o, weft_object *container)
 {
     /* Acquire: a buffered id seen here was stored after the death of any
      * object that had it before, whose owner field was cleared first
@@ -339,6 +340,8 @@ static int try_incref_shared(weft_object *o, bool container_read)
      * read of a stale header by this thread see that. */
     uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
+    if (container && t)
+        _weft_countbuf_note_items_read(container);
     if (_weft_countbuf_is_buffered(owner) && t)
         return _weft_countbuf_take_pinned(owner) || _weft_countbuf_try_pin(t, o, owner);
     uint32_t flags = weft_load_relaxed(&o->flags);
@@ -351,14 +354,14 @@ static int try_incref_shared(weft_object *o, bool container_read)
         if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, shared + (1 << WEFT_SHARED_SHIFT)))
             break;
     }
-    if (container_read && t)
+    if (container && t)
         _weft_countbuf_note_shared_read(o, flags);
     return 1;
 }
 
-int _weft_try_incref_shared(weft_object *o)
+int _weft_try_incref_item_shared(weft_object *o, weft_object *c)
 {
-    return try_incref_shared(o, true);
+    return try_incref_shared(o, c);
 }
 
 /* ---------------------------------------------------------------- deallocation */

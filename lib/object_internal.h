@@ -15,6 +15,10 @@
  * never correctness, so plain stores of the flags may drop them. */
 #define WEFT_OBJ_READ_SHARED (1u << 6)
 #define WEFT_OBJ_COUNTS_BUFFERED (1u << 7)
+/* Container flag (a hint too): another thread took one of its items without
+ * its lock, so its owner's own reads of its items count as shared reads
+ * (_weft_countbuf_owner_read_item). */
+#define WEFT_OBJ_ITEMS_READ_SHARED (1u << 8)
 
 /* Largest shared count before an object is made immortal instead. */
 #define WEFT_SHARED_COUNT_MAX (INT32_MAX >> WEFT_SHARED_SHIFT)
@@ -45,10 +49,6 @@ static inline long _weft_refcount_inline(const weft_object *o)
  * has a reference to or a pin on: a count that goes negative queues the
  * object to its owner, a merged count that reaches zero frees it. */
 void _weft_shared_add(weft_object *o, int32_t delta);
-
-/* weft_try_incref's non-owner path, for the lock-free reads of lists and
- * dicts (the inline part: _weft_try_incref_inline, threads/countbuf.h). */
-int _weft_try_incref_shared(weft_object *o);
 
 /* A reference to an immortal object or one the calling thread owns and
  * still counts locally, taken with no atomic; false for any other. An

@@ -55,13 +55,14 @@ static weft_object *key_of(long i)
 
 /* ---- a reader thread driven step by step by the main thread */
 
-enum { R_GET_DROP = 1, R_GET_KEEP, R_DROP_KEPT, R_DETACH };
+enum { R_GET_DROP = 1, R_GET_KEEP, R_DROP_KEPT, R_LIST_GET_DROP, R_DETACH };
 
 /* Orders go as serial << 4 | order, so that a repeated order is a new one;
  * `done` is the serial of the last order carried out. */
 typedef struct reader {
     pthread_t thread;
     weft_object *dict, *key;
+    weft_object *list; /* R_LIST_GET_DROP reads its item 0 */
     weft_object *kept;
     atomic_int order, done;
     int serial;
@@ -93,6 +94,10 @@ static void *reader_main(void *arg)
             weft_decref(r->kept);
             r->kept = NULL;
             r->dropped_deaths = atomic_load(&node_deaths[r->watch_id]);
+        } else if (order == R_LIST_GET_DROP) {
+            weft_object *v = weft_list_get(r->list, 0);
+            WORKER_REQUIRE(v);
+            weft_decref(v);
         } else if (order == R_DETACH) {
             weft_thread_detach();
         }
@@ -222,6 +227,67 @@ static void test_blocked_owner_merged_by_reader(void)
     CHECK_EQ_INT(atomic_load(&node_deaths[7]), 0);
     weft_decref(v);
     CHECK_EQ_INT(atomic_load(&node_deaths[7]), 1);
+}
+
+/* Two gets by the calling thread of the item of c at `at` (a dict key, or a
+ * list index), each released at once, then a safepoint (a merge asked for
+ * is done there). */
+static void owner_reads_twice(weft_object *c, weft_object *key, size_t at)
+{
+    for (int i = 0; i < 2; i++) {
+        weft_object *got = key ? weft_dict_get(c, key) : weft_list_get(c, at);
+        REQUIRE(got);
+        weft_decref(got);
+    }
+    weft_safepoint();
+}
+
+/* Once another thread reads items of a container of ours, our own reads of
+ * its items count as shared reads: an item only we read gets buffered too,
+ * so that our count writes stay off the lines its neighbours are read from.
+ * Before that, our reads change nothing. Counts and deaths stay exact. */
+static void test_owner_reads_of_shared_items_buffered(void)
+{
+    weft_object *key, *v1, *d = dict_with_node(8, &key, &v1);
+    weft_object *key2 = key_of(9), *v2 = node_new(9, NULL), *l = weft_list_new(0);
+    weft_object *v3 = node_new(10, NULL), *v4 = node_new(11, NULL);
+    REQUIRE(v2 && l && v3 && v4 && weft_dict_set(d, key2, v2) == 0);
+    REQUIRE(weft_list_append(l, v3) == 0 && weft_list_append(l, v4) == 0);
+    owner_reads_twice(d, key2, 0);
+    owner_reads_twice(l, NULL, 1);
+    CHECK(!is_buffered(v2));
+    CHECK(!is_buffered(v4));
+    uint64_t before = weft_count_buffered_objects();
+    reader r;
+    reader_start(&r, d, key, 8);
+    r.list = l;
+    make_read_shared(&r, v1);
+    for (int i = 0; i < 2; i++)
+        reader_do(&r, R_LIST_GET_DROP);
+    owner_reads_twice(d, key2, 0);
+    owner_reads_twice(l, NULL, 1);
+    CHECK(is_buffered(v2) == buffering);
+    CHECK(is_buffered(v4) == buffering);
+    CHECK(is_buffered(v3) == buffering); /* the reader's two reads, merged at our safepoint */
+    CHECK_EQ_INT(weft_count_buffered_objects() - before, buffering ? 4 : 0);
+    reader_stop(&r);
+    CHECK_EQ_INT(weft_refcount(v2), 2); /* the dict's and ours */
+    CHECK_EQ_INT(weft_refcount(v4), 2); /* the list's and ours */
+    weft_gc_collect(0);
+    if (buffering) {
+        CHECK_EQ_INT(weft_load_relaxed(&v2->ref_shared) >> WEFT_SHARED_SHIFT, 2);
+        CHECK_EQ_INT(weft_load_relaxed(&v4->ref_shared) >> WEFT_SHARED_SHIFT, 2);
+    }
+    weft_decref(d);
+    weft_decref(l);
+    weft_decref(key);
+    weft_decref(key2);
+    weft_object *nodes[] = {v1, v2, v3, v4};
+    for (long i = 0; i < 4; i++) {
+        CHECK_EQ_INT(atomic_load(&node_deaths[8 + i]), 0);
+        weft_decref(nodes[i]);
+        CHECK_EQ_INT(atomic_load(&node_deaths[8 + i]), 1);
+    }
 }
 
 /* A node in a dict of the main thread's, made read-shared by a reader. */
@@ -547,6 +613,7 @@ int main(void)
     CHECK(buffering == !(env && strcmp(env, "0") == 0));
     test_becomes_buffered_counts_exact();
     test_blocked_owner_merged_by_reader();
+    test_owner_reads_of_shared_items_buffered();
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();

@@ -3,6 +3,8 @@
 #include "check.h"
 #include "objtest.h"
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void underflow_owner(void *arg)
 {
@@ -50,6 +52,44 @@ static void use_unattached(void *arg)
     weft_decref(o); /* not attached any more */
 }
 
+static weft_object *read_dict, *read_key;
+
+static void *read_twice(void *arg)
+{
+    weft_thread_attach();
+    for (int i = 0; i < 2; i++)
+        weft_decref(weft_dict_get(read_dict, read_key));
+    weft_thread_detach();
+    return arg;
+}
+
+static void *decref_never_attached(void *arg)
+{
+    weft_decref(arg);
+    return NULL;
+}
+
+/* A buffered object released by a thread that never attached: its table
+ * of counts is the shared empty one, so the release misses and reports. */
+static void use_unattached_buffered(void *arg)
+{
+    weft_init(NULL);
+    read_dict = weft_dict_new();
+    read_key = weft_str_from_cstr("k");
+    weft_object *o = node_new(1, NULL);
+    weft_dict_set(read_dict, read_key, o);
+    pthread_t t;
+    pthread_create(&t, NULL, read_twice, NULL);
+    pthread_join(t, NULL);
+    weft_safepoint(); /* the merge the reader asked for */
+    if (weft_count_buffered_objects() != 1) {
+        fprintf(stderr, "the object was not buffered\n");
+        exit(0); /* no death: the check fails */
+    }
+    pthread_create(&t, NULL, decref_never_attached, o);
+    pthread_join(t, NULL);
+}
+
 int main(void)
 {
     /* An object's header stays addressable after the free (lock-free readers
@@ -60,5 +100,8 @@ int main(void)
     CHECK_DIES_WITH(underflow_shared, NULL, "of type test.node");
     CHECK_DIES_WITH(use_unattached, NULL, "not attached");
     CHECK_DIES_WITH(use_unattached, NULL, "(type test.node)");
+    const char *buffers = getenv("WEFT_COUNT_BUFFERS");
+    if (!buffers || strcmp(buffers, "0") != 0)
+        CHECK_DIES_WITH(use_unattached_buffered, NULL, "not attached");
     return check_finish();
 }

@@ -51,22 +51,24 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <weft/runtime.h>
 
 #define PIN WEFT_COUNTBUF_PIN
 /* A count past this takes the unbuffered path: pins cannot saturate it. */
 #define PIN_COUNT_MAX (WEFT_SHARED_COUNT_MAX / 2)
 #define ID_CHUNK 4096           /* ids per chunk of the id table */
-#define ID_CHUNKS 256           /* so at most this many * ID_CHUNK buffered objects at once */
-#define ID_LIMIT (ID_CHUNK * ID_CHUNKS)
+#define ID_LIMIT WEFT_COUNTBUF_ID_LIMIT
+#define ID_CHUNKS (ID_LIMIT / ID_CHUNK)
 
-WEFT_TLS int32_t *_weft_tls_counts;
-WEFT_TLS uint32_t _weft_tls_counts_len;
+/* The entries of a thread with no array: never written (a write needs a
+ * pin, which needs the thread's own array). Zero pages, never touched. */
+static int32_t no_counts[ID_LIMIT];
+WEFT_TLS int32_t *_weft_tls_counts = no_counts;
 
 void _weft_countbuf_attached(weft_thread *t, bool attached)
 {
-    _weft_tls_counts = attached ? t->countbuf : NULL;
-    _weft_tls_counts_len = attached ? t->countbuf_len : 0;
+    _weft_tls_counts = attached && t->countbuf ? t->countbuf : no_counts;
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -189,28 +191,41 @@ void _weft_countbuf_forget_owner(uint32_t owner)
 
 /* ---------------------------------------------------------------- pins */
 
-/* The thread's entry for id, the arrays grown to hold it; NULL if memory
- * ran out (the object is then counted in the header). */
+/* A thread's arrays are reserved whole at its first pin, so that the hit
+ * paths need no bounds test (countbuf.h); pages are committed as ids are
+ * used, and ids are handed out lowest first (freed ones again before new
+ * ones), so a thread that pins a few thousand objects touches a few pages.
+ * Kept for the record's life, as records are. Huge pages are refused: one
+ * would commit 2 MiB for the first entry. */
+static void *reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, bytes, MADV_NOHUGEPAGE);
+    return p;
+}
+
+/* The thread's entry for id (t: the calling thread's record), its arrays
+ * reserved if they were not; NULL if that failed (the object is then
+ * counted in the header). */
 static int32_t *entry_made(weft_thread *t, uint32_t id)
 {
-    if (id >= t->countbuf_len) {
-        uint32_t len = t->countbuf_len ? t->countbuf_len : 1024;
-        while (len <= id)
-            len *= 2;
-        int32_t *counts = realloc(t->countbuf, len * sizeof *counts);
-        if (!counts)
+    if (!t->countbuf) {
+        uint64_t *map = reserve(ID_LIMIT / 8);
+        int32_t *counts = map ? reserve(ID_LIMIT * sizeof *counts) : NULL;
+        if (!counts) {
+            if (map)
+                munmap(map, ID_LIMIT / 8);
             return NULL;
-        memset(counts + t->countbuf_len, 0, (len - t->countbuf_len) * sizeof *counts);
-        t->countbuf = counts;
-        _weft_tls_counts = counts; /* the length follows once the map has grown too */
-        uint64_t *map = realloc(t->countbuf_map, len / 64 * sizeof *map);
-        if (!map)
-            return NULL; /* the longer counts array stays: all zero past the old length */
-        memset(map + t->countbuf_len / 64, 0, (len - t->countbuf_len) / 64 * sizeof *map);
+        }
         t->countbuf_map = map;
-        t->countbuf_len = len;
+        t->countbuf = counts;
         _weft_countbuf_attached(t, true);
     }
+    if (id >= t->countbuf_len) /* the flushes' scan goes this far */
+        t->countbuf_len = (id / 64 + 1) * 64;
     return &t->countbuf[id];
 }
 
@@ -238,7 +253,7 @@ static bool pinnable(int32_t shared)
 
 void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner)
 {
-    uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
+    uint32_t id = owner & (ID_LIMIT - 1);
     int32_t *e = entry_made(t, id);
     /* The caller holds a reference: the object is alive, its id stable. */
     int32_t shared = weft_load_relaxed(&o->ref_shared);
@@ -254,7 +269,7 @@ void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner)
 
 int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner)
 {
-    uint32_t id = owner & ~WEFT_COUNTBUF_ID_BIT;
+    uint32_t id = owner & (ID_LIMIT - 1);
     int32_t *e = entry_made(t, id);
     bool may_pin = e && *e == 0;
     int32_t shared = weft_load_relaxed(&o->ref_shared);
@@ -418,4 +433,19 @@ void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags)
     if (!atomic_compare_exchange_strong_explicit(&o->owner, &expected, WEFT_COUNTBUF_ID_BIT | id,
                                                  memory_order_release, memory_order_relaxed))
         id_give_back_unused(id);
+}
+
+void _weft_countbuf_note_items_read(weft_object *c)
+{
+    if (enabled && !(weft_load_relaxed(&c->flags) & WEFT_OBJ_ITEMS_READ_SHARED))
+        atomic_fetch_or_explicit(&c->flags, WEFT_OBJ_ITEMS_READ_SHARED, memory_order_relaxed);
+}
+
+weft_object *_weft_countbuf_note_owner_read(weft_object *o)
+{
+    /* Not an immortal item: the list's inline read calls this for those too. */
+    if (weft_load_relaxed(&o->owner) == _weft_tls_index &&
+        weft_load_relaxed(&o->ref_local) != WEFT_IMMORTAL_LOCAL)
+        _weft_countbuf_note_shared_read(o, weft_load_relaxed(&o->flags));
+    return o;
 }

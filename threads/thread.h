@@ -95,7 +95,9 @@ typedef struct weft_thread {
      * while the thread is parked or blocked. */
     int32_t *countbuf;      /* by object id: 0, or the thread's delta + 1 while pinned */
     uint64_t *countbuf_map; /* by object id: pinned */
-    uint32_t countbuf_len;  /* ids the two arrays hold (a multiple of 64) */
+    /* Both reserved at WEFT_COUNTBUF_ID_LIMIT ids (or NULL); the ids past
+     * the highest one pinned so far (a multiple of 64), which flushes scan. */
+    uint32_t countbuf_len;
     /* Pins in the arrays: written by the record's thread (relaxed load and
      * store) or by a stopper of the world; read by the collector thread. */
     WEFT_ATOMIC(unsigned) xcountbuf_pins;
