@@ -290,6 +290,38 @@ static void test_owner_reads_of_shared_items_buffered(void)
     }
 }
 
+static void *append_own_node(void *list)
+{
+    weft_thread_attach();
+    weft_object *n = node_new(12, NULL);
+    WORKER_REQUIRE(n && weft_list_append(list, n) == 0);
+    weft_decref(n);
+    weft_thread_detach();
+    return NULL;
+}
+
+/* The owner's reads of another thread's items in its own container are not
+ * another thread's reads: they mark nothing, and its own items stay on its
+ * local counts. */
+static void test_owner_reads_of_foreign_items_mark_nothing(void)
+{
+    weft_object *l = weft_list_new(0), *mine = node_new(13, NULL);
+    REQUIRE(l && mine && weft_list_append(l, mine) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, append_own_node, l) == 0);
+    weft_test_join(t);
+    owner_reads_twice(l, NULL, 1); /* the other thread's node */
+    owner_reads_twice(l, NULL, 0);
+    CHECK(!(weft_load_relaxed(&l->flags) & WEFT_OBJ_ITEMS_READ_SHARED));
+    CHECK(!is_buffered(mine));
+    weft_decref(l);
+    weft_gc_collect(0); /* our pin on the other node, if it was buffered */
+    CHECK_EQ_INT(atomic_load(&node_deaths[12]), 1);
+    CHECK_EQ_INT(atomic_load(&node_deaths[13]), 0);
+    weft_decref(mine);
+    CHECK_EQ_INT(atomic_load(&node_deaths[13]), 1);
+}
+
 /* A node in a dict of the main thread's, made read-shared by a reader. */
 typedef struct shared_node {
     reader r;
@@ -614,6 +646,7 @@ int main(void)
     test_becomes_buffered_counts_exact();
     test_blocked_owner_merged_by_reader();
     test_owner_reads_of_shared_items_buffered();
+    test_owner_reads_of_foreign_items_mark_nothing();
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();

@@ -437,7 +437,9 @@ void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags)
 
 void _weft_countbuf_note_items_read(weft_object *c)
 {
-    if (enabled && !(weft_load_relaxed(&c->flags) & WEFT_OBJ_ITEMS_READ_SHARED))
+    /* The owner's own reads of other threads' items do not count. */
+    if (enabled && weft_load_relaxed(&c->owner) != _weft_tls_index &&
+        !(weft_load_relaxed(&c->flags) & WEFT_OBJ_ITEMS_READ_SHARED))
         atomic_fetch_or_explicit(&c->flags, WEFT_OBJ_ITEMS_READ_SHARED, memory_order_relaxed);
 }
 
