@@ -193,8 +193,9 @@ void _weft_countbuf_forget_owner(uint32_t owner)
 
 /* A thread's arrays are reserved whole at its first pin, so that the hit
  * paths need no bounds test (countbuf.h); pages are committed as ids are
- * used, and ids are handed out lowest first (freed ones again before new
- * ones), so a thread that pins a few thousand objects touches a few pages.
+ * used, and a freed id is handed out again before a new one, so ids stay
+ * below the most objects ever buffered at once: a thread that pins among a
+ * few thousand of them touches a few pages.
  * Kept for the record's life, as records are. Huge pages are refused: one
  * would commit 2 MiB for the first entry. */
 static void *reserve(size_t bytes)
