@@ -212,9 +212,8 @@ void _weft_incref_shared(weft_object *o)
         weft_set_immortal(o);
 }
 
-void _weft_decref_shared(weft_object *o)
+void _weft_decref_shared(weft_object *o, uint32_t owner)
 {
-    uint32_t owner = weft_load_relaxed(&o->owner);
     if (_weft_countbuf_is_buffered(owner)) {
         _weft_countbuf_decref(o, owner); /* it checks that the thread is attached */
         return;
@@ -340,6 +339,10 @@ static int try_incref_shared(weft_object *o, weft_object *container)
      * read of a stale header by this thread see that. */
     uint32_t owner = weft_load_acquire(&o->owner);
     weft_thread *t = _weft_tls_thread;
+    /* Before the buffered path: an object made immortal while buffered
+     * (a saturated count) may be taken through a pin with no room left. */
+    if (weft_load_relaxed(&o->ref_local) == WEFT_IMMORTAL_LOCAL)
+        return 1;
     if (container && t)
         _weft_countbuf_note_items_read(container);
     if (_weft_countbuf_is_buffered(owner) && t)

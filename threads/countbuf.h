@@ -115,11 +115,13 @@ static inline int _weft_try_incref_item(weft_object *o, weft_object *c)
             _weft_countbuf_note_owner_read(o);
         return 1;
     }
-    if (local == WEFT_IMMORTAL_LOCAL)
-        return 1;
-    /* A buffered id is no thread's index: one test, not the owner's again. */
+    /* A buffered id is no thread's index: one test, not the owner's again,
+     * and before the immortal test (an object made immortal while buffered
+     * just takes deltas nobody applies, then the slow path's answer). */
     if (_weft_countbuf_is_buffered(owner))
         return WEFT_LIKELY(_weft_countbuf_take_pinned(owner)) || _weft_try_incref_item_shared(o, c);
+    if (local == WEFT_IMMORTAL_LOCAL)
+        return 1;
     /* Ours with no local count left (or one about to saturate): fail, and
      * the caller takes its locked path. */
     if (owner == _weft_tls_index)

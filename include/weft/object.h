@@ -114,7 +114,9 @@ WEFT_API int weft_try_incref(weft_object *o);
 /* Slow paths of the inline functions below. */
 WEFT_API void _weft_decref_local_zero(weft_object *o);
 WEFT_API void _weft_incref_shared(weft_object *o);
-WEFT_API void _weft_decref_shared(weft_object *o);
+/* A non-owner's release; owner: the owner field the caller read (a buffered
+ * id stays until the object's death, so it is not read twice). */
+WEFT_API void _weft_decref_shared(weft_object *o, uint32_t owner);
 WEFT_API void _weft_incref_local_overflow(weft_object *o);
 WEFT_API uint32_t _weft_attach_thread_index(void);
 
@@ -156,25 +158,27 @@ static inline void weft_decref(weft_object *o)
     uint32_t local = o->ref_local.load(std::memory_order_relaxed);
     if (local == WEFT_IMMORTAL_LOCAL)
         return;
-    if (o->owner.load(std::memory_order_relaxed) == _weft_tls_index) {
+    uint32_t owner = o->owner.load(std::memory_order_relaxed);
+    if (owner == _weft_tls_index) {
         if (local > 1)
             o->ref_local.store(local - 1, std::memory_order_relaxed);
         else
             _weft_decref_local_zero(o);
     } else {
-        _weft_decref_shared(o);
+        _weft_decref_shared(o, owner);
     }
 #else
     uint32_t local = atomic_load_explicit(&o->ref_local, memory_order_relaxed);
     if (local == WEFT_IMMORTAL_LOCAL)
         return;
-    if (atomic_load_explicit(&o->owner, memory_order_relaxed) == _weft_tls_index) {
+    uint32_t owner = atomic_load_explicit(&o->owner, memory_order_relaxed);
+    if (owner == _weft_tls_index) {
         if (__builtin_expect(local > 1, 1))
             atomic_store_explicit(&o->ref_local, local - 1, memory_order_relaxed);
         else
             _weft_decref_local_zero(o); /* the last local reference (or an underflow) */
     } else {
-        _weft_decref_shared(o);
+        _weft_decref_shared(o, owner);
     }
 #endif
 }
