@@ -319,7 +319,7 @@ void _weft_countbuf_decref_unbuffered(weft_object *o, int32_t *e)
     if (!pinned)
         return;
     /* Our pin kept it alive (the call ran no user code); our delta is 0. */
-    if (!_weft_countbuf_net_positive(o))
+    if (!_weft_countbuf_net_nonzero(o))
         _weft_countbuf_unpin(o, e);
 }
 

@@ -28,16 +28,18 @@ static inline int32_t *_weft_countbuf_entry(uint32_t owner)
     return &_weft_tls_counts[owner & (WEFT_COUNTBUF_ID_LIMIT - 1)];
 }
 
-/* False if the references the header counts, net of pins, may be none:
- * with every other thread's delta at zero the object would be dead. Pins
- * sit above a net count below PIN / 2 (deltas are >= 0, so the net count is
- * at most the true one); only the low bits are looked at. */
-static inline bool _weft_countbuf_net_positive(const weft_object *o)
+/* Whether the header counts references net of pins (the count modulo PIN,
+ * its low bits): a thread whose delta fell to 0 keeps its pin then. At 0,
+ * with every other thread's delta at zero the object would be dead: the
+ * thread unpins (and the object may die). Below 0 (the low bits near PIN:
+ * references taken through other threads' tables were released through the
+ * header), those threads' deltas hold the object alive until their tables
+ * are flushed, which is when it can die, so the pin may stay until then
+ * too; testing for 0 alone takes two instructions, not five. */
+static inline bool _weft_countbuf_net_nonzero(const weft_object *o)
 {
-    const uint32_t one = 1u << WEFT_SHARED_SHIFT, low = (WEFT_COUNTBUF_PIN - 1) * one;
-    /* The count's low bits in place, not shifted down: one instruction less. */
-    return ((uint32_t)weft_load_relaxed(&o->ref_shared) & low) - one <
-           (WEFT_COUNTBUF_PIN / 2 - 1) * one;
+    const uint32_t low = (WEFT_COUNTBUF_PIN - 1) << WEFT_SHARED_SHIFT;
+    return (uint32_t)weft_load_relaxed(&o->ref_shared) & low;
 }
 
 /* Drop the calling thread's pin (entry: its entry) on o. */
@@ -57,7 +59,7 @@ static inline void _weft_countbuf_decref(weft_object *o, uint32_t owner)
     }
     /* At a delta of 0 the last reference may have gone: unpin now rather
      * than at the next flush, so that the common case dies at once. */
-    if (--*e > 1 || WEFT_LIKELY(_weft_countbuf_net_positive(o)))
+    if (--*e > 1 || WEFT_LIKELY(_weft_countbuf_net_nonzero(o)))
         return;
     _weft_countbuf_unpin(o, e);
 }
