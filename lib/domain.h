@@ -14,7 +14,9 @@
 
 enum {
     WEFT_AF_UNREAD_ENV = 1u << 0, /* WEFT_MALLOC / WEFT_FAULT_ALLOC not read yet */
-    WEFT_AF_HOOKED = 1u << 1,     /* some domain has a non-default allocator */
+    /* Some domain has a non-default allocator. A bit no object flag uses:
+     * the list's inline read tests it together with a list's flags. */
+    WEFT_AF_HOOKED = 1u << 16,
     WEFT_AF_FAULT = 1u << 2,      /* fault injection armed */
     WEFT_AF_TRACE = 1u << 3       /* allocation tracing on */
 };

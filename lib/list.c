@@ -303,17 +303,28 @@ static weft_object *get_optimistic(weft_list *l, list_store *s, size_t i)
     return item;
 }
 
-/* May the calling thread read o's items inline (get_item)? Another thread,
- * once noted as a reader (_weft_object_reader_noted, one flags load for
- * both tests); the owner, unless other threads read o's items too: then its
- * reads of them count as shared reads (_weft_try_incref_item), which the
- * inline path, to stay short, does not do. */
+/* May the calling thread read o's items inline (get_item)? Not with a
+ * hooked allocator (optimistic_reads). Else another thread, once noted as a
+ * reader (_weft_object_reader_noted, one flags load for both tests); the
+ * owner, unless other threads read o's items too: then its reads of them
+ * count as shared reads (_weft_try_incref_item), which the inline path, to
+ * stay short, does not do. The owner tests both its exclusions at once, the
+ * hook bit being one no object flag uses. */
 static inline bool inline_reader(weft_object *o)
 {
+    _Static_assert(!(WEFT_AF_HOOKED &
+                     (WEFT_OBJ_FINALIZED | WEFT_OBJ_WEAKREFS | WEFT_OBJ_GC_TRACKED |
+                      WEFT_OBJ_FROZEN | WEFT_OBJ_GC_REGISTERED | WEFT_OBJ_POOLED |
+                      WEFT_OBJ_READ_SHARED | WEFT_OBJ_COUNTS_BUFFERED |
+                      WEFT_OBJ_ITEMS_READ_SHARED | WEFT_OBJ_FOREIGN_READER |
+                      WEFT_OBJ_LOCK_BIASED | WEFT_OBJ_LOCK_REVOKING | WEFT_OBJ_LOCKED |
+                      WEFT_OBJ_LOCK_WAITERS)),
+                   "the hook bit shares a word with object flags in one test");
     uint32_t flags = weft_load_acquire(&o->flags);
+    uint32_t alloc_flags = weft_load_relaxed(&_weft_alloc_flags);
     if (WEFT_LIKELY(weft_load_relaxed(&o->owner) == _weft_tls_index))
-        return !(flags & WEFT_OBJ_ITEMS_READ_SHARED);
-    return flags & WEFT_OBJ_FOREIGN_READER;
+        return !((flags | alloc_flags) & (WEFT_OBJ_ITEMS_READ_SHARED | WEFT_AF_HOOKED));
+    return (flags & WEFT_OBJ_FOREIGN_READER) && !(alloc_flags & WEFT_AF_HOOKED);
 }
 
 /* Optimistic reads before the lock: a store replaced under the reader is
@@ -359,7 +370,7 @@ static inline weft_object *get_item(weft_list *l, size_t i, bool report)
 {
     list_store *s;
     if (WEFT_LIKELY(inline_reader(&l->ob) && (s = weft_load_acquire(&l->store)) &&
-                    i < weft_load_acquire(&s->size) && optimistic_reads())) {
+                    i < weft_load_acquire(&s->size))) {
         weft_object *item = weft_load_acquire(&s->items[i]);
         if (item && _weft_incref_if_ours(item))
             return item;
