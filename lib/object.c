@@ -212,7 +212,7 @@ void _weft_incref_shared(weft_object *o)
         weft_set_immortal(o);
 }
 
-void _weft_decref_shared(weft_object *o, uint32_t owner)
+void _weft_decref_nonowner(weft_object *o, uint32_t owner)
 {
     if (_weft_countbuf_is_buffered(owner)) {
         _weft_countbuf_decref(o, owner); /* it checks that the thread is attached */

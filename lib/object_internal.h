@@ -17,7 +17,7 @@
 #define WEFT_OBJ_COUNTS_BUFFERED (1u << 7)
 /* Container flag (a hint too): another thread took one of its items without
  * its lock, so its owner's own reads of its items count as shared reads
- * (_weft_countbuf_owner_read_item). */
+ * (_weft_try_incref_item, _weft_countbuf_note_owner_read). */
 #define WEFT_OBJ_ITEMS_READ_SHARED (1u << 8)
 
 /* Largest shared count before an object is made immortal instead. */

@@ -322,6 +322,36 @@ static void test_owner_reads_of_foreign_items_mark_nothing(void)
     CHECK_EQ_INT(atomic_load(&node_deaths[13]), 1);
 }
 
+/* A handoff: reader a takes the value through its table and hands the
+ * reference to reader b, whose pin has a delta of 0, so that b's release
+ * goes to the header and leaves the count net of pins below 0 (the dict's
+ * reference and ours went through the header). b unpins there, so that the
+ * value dies when a's delta goes, at a's detach, not at the next stop. */
+static void test_handoff_release_then_detach(void)
+{
+    weft_object *key, *v, *d = dict_with_node(14, &key, &v);
+    reader a, b;
+    reader_start(&a, d, key, 14);
+    make_read_shared(&a, v);
+    reader_start(&b, d, key, 14);
+    reader_do(&b, R_GET_DROP); /* b's pin, delta 0 */
+    reader_do(&a, R_GET_KEEP);
+    CHECK_EQ_INT(a.kept_delta, buffering ? 1 : -1);
+    REQUIRE(weft_dict_del(d, key) == 0);
+    weft_decref(v); /* only a's reference is left */
+    b.kept = a.kept;
+    a.kept = NULL;
+    reader_do(&b, R_DROP_KEPT);
+    CHECK_EQ_INT(b.dropped_deaths, buffering ? 0 : 1); /* unbuffered, it was the last */
+    reader_stop(&a); /* its detach flushes its delta */
+    CHECK_EQ_INT(atomic_load(&node_deaths[14]), 1);
+    reader_stop(&b);
+    weft_gc_collect(0);
+    CHECK_EQ_INT(atomic_load(&node_deaths[14]), 1);
+    weft_decref(d);
+    weft_decref(key);
+}
+
 /* A node in a dict of the main thread's, made read-shared by a reader. */
 typedef struct shared_node {
     reader r;
@@ -647,6 +677,7 @@ int main(void)
     test_blocked_owner_merged_by_reader();
     test_owner_reads_of_shared_items_buffered();
     test_owner_reads_of_foreign_items_mark_nothing();
+    test_handoff_release_then_detach();
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();

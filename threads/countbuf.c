@@ -314,12 +314,12 @@ void _weft_countbuf_decref_unbuffered(weft_object *o, int32_t *e)
     _weft_thread_current_or_die("weft_decref", o);
     /* Not a reference that came through our table: released in the header,
      * so that deltas stay >= 0. */
-    bool pinned = e && *e != 0;
+    bool pinned = *e != 0;
     _weft_shared_add(o, -1); /* with no pin of ours, this may free it (and run user code) */
     if (!pinned)
         return;
     /* Our pin kept it alive (the call ran no user code); our delta is 0. */
-    if (!_weft_countbuf_net_nonzero(o))
+    if (!_weft_countbuf_net_positive(o))
         _weft_countbuf_unpin(o, e);
 }
 
@@ -331,7 +331,7 @@ long _weft_countbuf_refcount(const weft_object *o, long count)
      * not known (exact again after a flush or a stop of the world). */
     count -= (count + PIN / 2) / PIN * PIN;
     int32_t *e = _weft_countbuf_entry(weft_load_relaxed(&o->owner));
-    return count + (e && *e ? *e - 1 : 0);
+    return count + (*e ? *e - 1 : 0);
 }
 
 /* ---------------------------------------------------------------- flushes */
@@ -349,7 +349,7 @@ static uint32_t next_pinned(const weft_thread *t, uint32_t from)
 
 void _weft_countbuf_flush(weft_thread *t)
 {
-    /* Deaths may run user code that pins again (and grows the arrays):
+    /* Deaths may run user code that pins again (and moves countbuf_len):
      * everything is read afresh at each step, until no pin is left. */
     uint32_t id = 0;
     while (weft_load_relaxed(&t->xcountbuf_pins)) {
@@ -420,7 +420,9 @@ void _weft_countbuf_note_shared_read(weft_object *o, uint32_t flags)
      * or here, on its behalf, if the owner is blocked or gone. */
     int32_t state = weft_load_relaxed(&o->ref_shared) & 3;
     if (state != WEFT_SHARED_MERGED) {
-        if (state != WEFT_SHARED_QUEUED) /* queued: its merge comes anyway */
+        /* Queued: its merge comes anyway. Out of ids: the merge would give
+         * none, and only cost the owner its local count. */
+        if (state != WEFT_SHARED_QUEUED && !weft_load_relaxed(&out_of_ids))
             _weft_brc_queue_for_buffering(o);
         return;
     }
@@ -446,9 +448,8 @@ void _weft_countbuf_note_items_read(weft_object *c)
 
 weft_object *_weft_countbuf_note_owner_read(weft_object *o)
 {
-    /* Not an immortal item: the list's inline read calls this for those too. */
-    if (weft_load_relaxed(&o->owner) == _weft_tls_index &&
-        weft_load_relaxed(&o->ref_local) != WEFT_IMMORTAL_LOCAL)
-        _weft_countbuf_note_shared_read(o, weft_load_relaxed(&o->flags));
+    /* The caller just counted a reference in o's local count: o is the
+     * calling thread's, and neither immortal nor buffered. */
+    _weft_countbuf_note_shared_read(o, weft_load_relaxed(&o->flags));
     return o;
 }

@@ -29,23 +29,39 @@ static inline int32_t *_weft_countbuf_entry(uint32_t owner)
 }
 
 /* Whether the header counts references net of pins (the count modulo PIN,
- * its low bits): a thread whose delta fell to 0 keeps its pin then. At 0,
- * with every other thread's delta at zero the object would be dead: the
- * thread unpins (and the object may die). Below 0 (the low bits near PIN:
- * references taken through other threads' tables were released through the
- * header), those threads' deltas hold the object alive until their tables
- * are flushed, which is when it can die, so the pin may stay until then
- * too; testing for 0 alone takes two instructions, not five. */
+ * its low bits), for a thread whose delta fell to 0 on the hit path: it
+ * keeps its pin if so. At 0, with every other thread's delta at zero the
+ * object would be dead: the thread unpins (and the object may die). Below 0
+ * (the low bits near PIN: references taken through other threads' tables
+ * were released through the header) it keeps its pin too, as those
+ * threads' deltas keep the object alive; if the last of them goes by a
+ * thread's own flush (its detach), the object waits for the next stop of
+ * the world, as one does whose last reference goes while another thread
+ * has a pin (docs/refcount.md). Testing for 0 alone takes two
+ * instructions, not five, on every release that ends a reader's get. */
 static inline bool _weft_countbuf_net_nonzero(const weft_object *o)
 {
     const uint32_t low = (WEFT_COUNTBUF_PIN - 1) << WEFT_SHARED_SHIFT;
     return (uint32_t)weft_load_relaxed(&o->ref_shared) & low;
 }
 
+/* The exact test, for the slow path of a release through the header with
+ * a pin (a handoff: a reference another thread took through its table):
+ * whether the count net of pins is above 0. At or below 0 the thread
+ * unpins, so that the object dies when the taker's delta goes (its detach
+ * flushes it), not at the next stop. */
+static inline bool _weft_countbuf_net_positive(const weft_object *o)
+{
+    const uint32_t one = 1u << WEFT_SHARED_SHIFT, low = (WEFT_COUNTBUF_PIN - 1) * one;
+    /* Pins sit above a net count below PIN / 2: a count in [1, PIN / 2). */
+    return ((uint32_t)weft_load_relaxed(&o->ref_shared) & low) - one <
+           (WEFT_COUNTBUF_PIN / 2 - 1) * one;
+}
+
 /* Drop the calling thread's pin (entry: its entry) on o. */
 void _weft_countbuf_unpin(weft_object *o, int32_t *entry);
-/* The decrements below that are not a hit on a delta above 0 (entry:
- * NULL, or the calling thread's entry). */
+/* The decrements below that are not a hit on a delta above 0 (entry: the
+ * calling thread's entry, or one of the array of zeros). */
 void _weft_countbuf_decref_unbuffered(weft_object *o, int32_t *entry);
 
 /* A decrement of a buffered object (owner: its owner field). Every call
@@ -81,13 +97,14 @@ static inline bool _weft_countbuf_take_pinned(uint32_t owner)
 void _weft_countbuf_pin(weft_thread *t, weft_object *o, uint32_t owner);
 int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner);
 
-/* Other threads read the items of container c: the first such read (the
- * slow path of a thread's first reference to each item) sets
- * WEFT_OBJ_ITEMS_READ_SHARED on c, once. */
+/* A thread other than c's owner took an item of c on its slow path (its
+ * first references to each item take it): sets WEFT_OBJ_ITEMS_READ_SHARED
+ * on c if it is not set yet (a load, then one RMW in c's life). */
 void _weft_countbuf_note_items_read(weft_object *c);
 
-/* The owner of o took a reference to it out of container c. If other
- * threads read c's items, this read counts as a shared read too, so that o,
+/* The owner of o took a reference to it out of container c (c's owner, as
+ * a rule). If other threads read c's items, this read counts as a shared
+ * read too, so that o,
  * read twice, gets buffered counts like the items they read: else the
  * owner's local count, written on every read, shares cache lines with
  * those items (two objects to a line), whose readers then miss on them.

@@ -115,8 +115,10 @@ WEFT_API int weft_try_incref(weft_object *o);
 WEFT_API void _weft_decref_local_zero(weft_object *o);
 WEFT_API void _weft_incref_shared(weft_object *o);
 /* A non-owner's release; owner: the owner field the caller read (a buffered
- * id stays until the object's death, so it is not read twice). */
-WEFT_API void _weft_decref_shared(weft_object *o, uint32_t owner);
+ * id stays until the object's death, so it is not read twice). Named anew
+ * when it took that argument (it was _weft_decref_shared), so that code
+ * built against the older header fails to link rather than pass garbage. */
+WEFT_API void _weft_decref_nonowner(weft_object *o, uint32_t owner);
 WEFT_API void _weft_incref_local_overflow(weft_object *o);
 WEFT_API uint32_t _weft_attach_thread_index(void);
 
@@ -165,7 +167,7 @@ static inline void weft_decref(weft_object *o)
         else
             _weft_decref_local_zero(o);
     } else {
-        _weft_decref_shared(o, owner);
+        _weft_decref_nonowner(o, owner);
     }
 #else
     uint32_t local = atomic_load_explicit(&o->ref_local, memory_order_relaxed);
@@ -178,7 +180,7 @@ static inline void weft_decref(weft_object *o)
         else
             _weft_decref_local_zero(o); /* the last local reference (or an underflow) */
     } else {
-        _weft_decref_shared(o, owner);
+        _weft_decref_nonowner(o, owner);
     }
 #endif
 }
