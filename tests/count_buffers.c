@@ -352,6 +352,39 @@ static void test_handoff_release_then_detach(void)
     weft_decref(key);
 }
 
+/* A buffered object made immortal while threads pin it: reads through a pin
+ * (the delta grows, nothing releases it) and without one (the slow path
+ * answers for the immortal) both succeed, a flush drops the pins, and the
+ * object never dies. */
+static void test_immortal_buffered_item(void)
+{
+    weft_object *key, *v, *d = dict_with_node(15, &key, &v);
+    reader r;
+    reader_start(&r, d, key, 15);
+    make_read_shared(&r, v);
+    weft_object *got = weft_dict_get(d, key); /* our pin, if buffered */
+    REQUIRE(got == v);
+    weft_set_immortal(v);
+    for (int i = 0; i < 10; i++) {
+        reader_do(&r, R_GET_DROP);
+        weft_object *again = weft_dict_get(d, key);
+        CHECK(again == v);
+        weft_decref(again);
+    }
+    weft_decref(got);
+    CHECK(weft_is_immortal(v));
+    weft_gc_collect(0); /* flushes every table */
+    CHECK_EQ_INT(my_delta(v), -1);
+    reader_stop(&r);
+    CHECK(weft_is_immortal(v));
+    REQUIRE(weft_dict_del(d, key) == 0);
+    weft_decref(v);
+    weft_decref(d);
+    weft_decref(key);
+    weft_gc_collect(0);
+    CHECK_EQ_INT(atomic_load(&node_deaths[15]), 0);
+}
+
 /* A node in a dict of the main thread's, made read-shared by a reader. */
 typedef struct shared_node {
     reader r;
@@ -678,6 +711,7 @@ int main(void)
     test_owner_reads_of_shared_items_buffered();
     test_owner_reads_of_foreign_items_mark_nothing();
     test_handoff_release_then_detach();
+    test_immortal_buffered_item();
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();
