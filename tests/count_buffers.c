@@ -55,7 +55,7 @@ static weft_object *key_of(long i)
 
 /* ---- a reader thread driven step by step by the main thread */
 
-enum { R_GET_DROP = 1, R_GET_KEEP, R_DROP_KEPT, R_LIST_GET_DROP, R_DETACH };
+enum { R_GET_DROP = 1, R_GET_KEEP, R_DROP_KEPT, R_LIST_GET_DROP, R_HAS_TABLE, R_DETACH };
 
 /* Orders go as serial << 4 | order, so that a repeated order is a new one;
  * `done` is the serial of the last order carried out. */
@@ -68,6 +68,7 @@ typedef struct reader {
     int serial;
     int kept_delta;     /* my_delta of the kept object, read after R_GET_KEEP */
     int dropped_deaths; /* deaths of watch_id seen right after R_DROP_KEPT */
+    bool has_table;     /* R_HAS_TABLE: its thread record has count arrays */
     long watch_id;
 } reader;
 
@@ -98,6 +99,8 @@ static void *reader_main(void *arg)
             weft_object *v = weft_list_get(r->list, 0);
             WORKER_REQUIRE(v);
             weft_decref(v);
+        } else if (order == R_HAS_TABLE) {
+            r->has_table = _weft_tls_thread->countbuf != NULL;
         } else if (order == R_DETACH) {
             weft_thread_detach();
         }
@@ -383,6 +386,48 @@ static void test_immortal_buffered_item(void)
     weft_decref(key);
     weft_gc_collect(0);
     CHECK_EQ_INT(atomic_load(&node_deaths[15]), 0);
+}
+
+/* A thread whose array cannot be reserved (the failure injected) counts
+ * its references to buffered objects in their headers: reads go on, the
+ * counts stay exact, and the object dies once. */
+static void test_table_reservation_fails(void)
+{
+    weft_object *key, *v, *d = dict_with_node(16, &key, &v);
+    weft_object *key2 = key_of(17), *v2 = node_new(17, NULL);
+    REQUIRE(v2 && weft_dict_set(d, key2, v2) == 0);
+    reader a, b;
+    reader_start(&a, d, key, 16);
+    make_read_shared(&a, v);
+    reader_start(&b, d, key2, 17);
+    reader_do(&b, R_GET_DROP); /* attached, no pin: v2 is not buffered */
+    reader_do(&b, R_HAS_TABLE);
+    /* Arrays stay with a record: this test runs first, on fresh records. */
+    CHECK(!b.has_table);
+    b.key = key;
+    unsigned long injected = weft_fault_alloc_injected();
+    weft_fault_alloc_after(1);
+    for (int i = 0; i < 3; i++)
+        reader_do(&b, R_GET_DROP);
+    weft_fault_alloc_after(0);
+    if (buffering) /* the reservation was b's first allocation */
+        CHECK_EQ_INT(weft_fault_alloc_injected() - injected, 1);
+    reader_do(&b, R_GET_KEEP);
+    CHECK_EQ_INT(b.kept_delta, -1); /* no pin: counted in the header */
+    CHECK_EQ_INT(weft_refcount(v), 3); /* the dict's, ours, b's */
+    reader_do(&b, R_DROP_KEPT);
+    reader_stop(&b);
+    reader_stop(&a);
+    weft_gc_collect(0);
+    CHECK_EQ_INT(weft_refcount(v), 2);
+    weft_decref(d);
+    weft_decref(key);
+    weft_decref(key2);
+    weft_decref(v2);
+    CHECK_EQ_INT(atomic_load(&node_deaths[16]), 0);
+    weft_decref(v);
+    CHECK_EQ_INT(atomic_load(&node_deaths[16]), 1);
+    CHECK_EQ_INT(atomic_load(&node_deaths[17]), 1);
 }
 
 /* A node in a dict of the main thread's, made read-shared by a reader. */
@@ -706,6 +751,7 @@ int main(void)
     buffering = weft_count_buffers_enabled();
     const char *env = getenv("WEFT_COUNT_BUFFERS");
     CHECK(buffering == !(env && strcmp(env, "0") == 0));
+    test_table_reservation_fails();
     test_becomes_buffered_counts_exact();
     test_blocked_owner_merged_by_reader();
     test_owner_reads_of_shared_items_buffered();

@@ -47,6 +47,7 @@
  */
 #include "threads/countbuf.h"
 #include "lib/builtins.h"
+#include "lib/domain.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ WEFT_TLS int32_t *_weft_tls_counts = no_counts;
 void _weft_countbuf_attached(weft_thread *t, bool attached)
 {
     _weft_tls_counts = attached && t->countbuf ? t->countbuf : no_counts;
+    t->countbuf_unreserved = false;
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -200,6 +202,10 @@ void _weft_countbuf_forget_owner(uint32_t owner)
  * would commit 2 MiB for the first entry. */
 static void *reserve(size_t bytes)
 {
+    /* Failures on demand too (lib/fault.c), so that tests reach the
+     * fallback: the object counted in the header. */
+    if ((weft_load_relaxed(&_weft_alloc_flags) & WEFT_AF_FAULT) && _weft_fault_should_fail())
+        return NULL;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -214,11 +220,15 @@ static void *reserve(size_t bytes)
 static int32_t *entry_made(weft_thread *t, uint32_t id)
 {
     if (!t->countbuf) {
+        /* One try per attach: a miss on every read would retry it. */
+        if (t->countbuf_unreserved)
+            return NULL;
         uint64_t *map = reserve(ID_LIMIT / 8);
         int32_t *counts = map ? reserve(ID_LIMIT * sizeof *counts) : NULL;
         if (!counts) {
             if (map)
                 munmap(map, ID_LIMIT / 8);
+            t->countbuf_unreserved = true;
             return NULL;
         }
         t->countbuf_map = map;
