@@ -456,10 +456,9 @@ void _weft_countbuf_note_items_read(weft_object *c)
         atomic_fetch_or_explicit(&c->flags, WEFT_OBJ_ITEMS_READ_SHARED, memory_order_relaxed);
 }
 
-weft_object *_weft_countbuf_note_owner_read(weft_object *o)
+void _weft_countbuf_note_owner_read(weft_object *o)
 {
     /* The caller just counted a reference in o's local count: o is the
      * calling thread's, and neither immortal nor buffered. */
     _weft_countbuf_note_shared_read(o, weft_load_relaxed(&o->flags));
-    return o;
 }

@@ -104,14 +104,13 @@ void _weft_countbuf_note_items_read(weft_object *c);
 
 /* The owner of o took a reference to it out of container c (c's owner, as
  * a rule). If other threads read c's items, this read counts as a shared
- * read too, so that o,
- * read twice, gets buffered counts like the items they read: else the
- * owner's local count, written on every read, shares cache lines with
- * those items (two objects to a line), whose readers then miss on them.
- * Items only the owner reads are the ones this buffers: with a shared dict
- * of 1 000 values read by two threads, the ~17 that one thread's 4 096
- * draws miss cost 13 % of the throughput before. */
-weft_object *_weft_countbuf_note_owner_read(weft_object *o); /* returns o */
+ * read too, so that o, read twice, gets buffered counts like the items they
+ * read: else the owner's local count, written on every read, shares cache
+ * lines with those items (two objects to a line), whose readers then miss
+ * on them. Items only the owner reads are the ones this buffers: with a
+ * shared dict of 1 000 values read by two threads, the ~17 that one
+ * thread's 4 096 draws miss cost 13 % of the throughput before. */
+void _weft_countbuf_note_owner_read(weft_object *o);
 static inline bool _weft_countbuf_items_read_shared(const weft_object *c)
 {
     return WEFT_UNLIKELY(weft_load_relaxed(&c->flags) & WEFT_OBJ_ITEMS_READ_SHARED);
