@@ -98,7 +98,7 @@ typedef struct weft_thread {
     /* Both reserved at WEFT_COUNTBUF_ID_LIMIT ids (or NULL); the ids past
      * the highest one pinned so far (a multiple of 64), which flushes scan. */
     uint32_t countbuf_len;
-    bool countbuf_unreserved; /* the reservation failed since this attach */
+    bool countbuf_unreserved; /* the reservation failed since this attach (own thread only) */
     /* Pins in the arrays: written by the record's thread (relaxed load and
      * store) or by a stopper of the world; read by the collector thread. */
     WEFT_ATOMIC(unsigned) xcountbuf_pins;
