@@ -66,7 +66,7 @@ void _weft_arena_get_stats(weft_arena_stats *out);
 #define WEFT_ARENA_MAP_BITS 48
 #define WEFT_ARENA_MAP_WORDS ((size_t)1 << (WEFT_ARENA_MAP_BITS - WEFT_ARENA_SHIFT - 6))
 /* 32 MiB of zero-filled BSS: only the pages covering mapped arenas are touched. */
-extern WEFT_ATOMIC(uint64_t) _weft_arena_map[WEFT_ARENA_MAP_WORDS];
+extern WEFT_HIDDEN WEFT_ATOMIC(uint64_t) _weft_arena_map[WEFT_ARENA_MAP_WORDS];
 
 void _weft_arena_map_set(const void *arena, bool present);
 

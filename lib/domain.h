@@ -21,7 +21,7 @@ enum {
     WEFT_AF_TRACE = 1u << 3       /* allocation tracing on */
 };
 
-extern WEFT_ATOMIC(unsigned) _weft_alloc_flags;
+extern WEFT_HIDDEN WEFT_ATOMIC(unsigned) _weft_alloc_flags;
 
 WEFT_INLINE void _weft_alloc_flags_set(unsigned bits, bool on)
 {

@@ -57,7 +57,7 @@ typedef struct weft_heap {
 
 extern WEFT_TLS weft_heap *_weft_tls_heap;
 /* The stand-in current pool: no free block, owned by no heap. */
-extern weft_pool _weft_empty_pool;
+extern WEFT_HIDDEN weft_pool _weft_empty_pool;
 
 /* The calling thread's heap, claiming one if it has none. NULL on ENOMEM. */
 weft_heap *_weft_heap_get_slow(void);

@@ -51,17 +51,17 @@ static inline long _weft_refcount_inline(const weft_object *o)
 void _weft_shared_add(weft_object *o, int32_t delta);
 
 /* A reference to an immortal object or one the calling thread owns and
- * still counts locally, taken with no atomic; false for any other. An
- * increment that would saturate the local count is left to the caller's
- * general path (weft_incref makes the object immortal there). */
+ * still counts locally, taken with no atomic; false for any other. A local
+ * count of 2^31 or more is left to the caller's general path too (where an
+ * increment that would saturate it makes the object immortal: weft_incref). */
 static inline bool _weft_incref_if_ours(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
-    /* One compare for both ends: 0 (the owner's references are gone) and
-     * the count below immortal (an increment would saturate), which also
-     * keeps an immortal out; the immortal test is on the way out, so that
-     * an owned object, the common case, does not pay for it. */
-    if (WEFT_LIKELY(local - 1 < WEFT_IMMORTAL_LOCAL - 2 &&
+    /* One sign test for both ends: 0 (the owner's references are gone) and
+     * a count in the top half, which keeps an immortal out and cannot
+     * saturate by one more; the immortal test is on the way out, so that an
+     * owned object, the common case, does not pay for it. */
+    if (WEFT_LIKELY((int32_t)local > 0 &&
                     weft_load_relaxed(&o->owner) == _weft_tls_index)) {
         weft_store_relaxed(&o->ref_local, local + 1);
         return true;

@@ -274,7 +274,7 @@ size_t _weft_pool_abandoned_count(unsigned cls);
 void _weft_pool_retire(weft_pool *pool);
 /* The retired OBJ pools, taken all at once (linked by `next`), for an online
  * QSBR reader to hand to call_rcu; and their final release. */
-extern WEFT_ATOMIC(size_t) _weft_pool_retired_count; /* pool.c */
+extern WEFT_HIDDEN WEFT_ATOMIC(size_t) _weft_pool_retired_count; /* pool.c */
 WEFT_INLINE bool _weft_pool_retired_pending(void)
 {
     return weft_load_relaxed(&_weft_pool_retired_count) != 0;

@@ -34,6 +34,9 @@
 #define WEFT_INLINE static inline __attribute__((always_inline))
 #define WEFT_CACHE_LINE 64
 #define WEFT_CACHE_ALIGNED __attribute__((aligned(WEFT_CACHE_LINE)))
+/* Library data no other module reads: with -fPIC, a hidden declaration is
+ * read RIP-relative in one load, a default one through the GOT in two. */
+#define WEFT_HIDDEN __attribute__((visibility("hidden")))
 /* The hot thread-local: initial-exec so that access is one fs-relative load. */
 #define WEFT_TLS __thread __attribute__((tls_model("initial-exec")))
 
