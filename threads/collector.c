@@ -77,7 +77,10 @@ static uint64_t requests, completed;    /* sequence numbers */
 static long last_found;
 static bool thread_running, thread_stop;
 static pthread_t collector_thread;
-static WEFT_ATOMIC(bool) collecting;     /* a collection is being run (any thread) */
+/* A collection is being run (any thread), or the collector thread took a
+ * request for one (set under collector_lock as it takes it): from then on
+ * the young count past the trigger is that collection's to reset. */
+static WEFT_ATOMIC(bool) collecting;
 static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
@@ -244,6 +247,8 @@ static void *collector_main(void *arg)
         int gen = requested_gen;
         uint64_t seq = requests;
         requested_gen = -1;
+        if (gen >= 0 && !stop)
+            weft_store_relaxed(&collecting, true); /* before a trigger sees no request */
         pthread_mutex_unlock(&collector_lock);
         weft_blocking_end();
         if (stop)
@@ -366,7 +371,10 @@ static void maybe_trigger(void)
     pthread_mutex_lock(&collector_lock);
     int gen = choose_generation_locked();
     if (thread_running) {
-        if (requested_gen < 0)
+        /* Not while the collector holds a request it took: that collection
+         * resets the count this one would be asked for (a stale request
+         * made the next collection examine the young objects again). */
+        if (requested_gen < 0 && !weft_load_relaxed(&collecting))
             request_locked(gen);
         pthread_mutex_unlock(&collector_lock);
         return;
