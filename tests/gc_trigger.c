@@ -5,7 +5,8 @@
  * starts with little more than what was made since the last one's stop was
  * asked for before that stop (the collector had taken the request but not
  * yet begun) and examines the young objects again for nothing: binary_trees
- * ran 28 % more young collections, and twice the older ones, that way. */
+ * ran half again as many young collections, and more than twice the older
+ * ones, that way (docs/collector.md). */
 #include "check.h"
 #include "objtest.h"
 #include <limits.h>
