@@ -50,18 +50,24 @@ static inline long _weft_refcount_inline(const weft_object *o)
  * object to its owner, a merged count that reaches zero frees it. */
 void _weft_shared_add(weft_object *o, int32_t delta);
 
+/* Whether an owner's plain increment of this local count is safe: one sign
+ * test for both ends, 0 (the owner's references are gone) and a count in
+ * the top half, which keeps an immortal out and cannot saturate by one
+ * more. Any other count is left to the caller's general path (where an
+ * increment that would saturate makes the object immortal: weft_incref). */
+static inline bool _weft_local_takes_one(uint32_t local)
+{
+    return (int32_t)local > 0;
+}
+
 /* A reference to an immortal object or one the calling thread owns and
- * still counts locally, taken with no atomic; false for any other. A local
- * count of 2^31 or more is left to the caller's general path too (where an
- * increment that would saturate it makes the object immortal: weft_incref). */
+ * still counts locally, taken with no atomic; false for any other. */
 static inline bool _weft_incref_if_ours(weft_object *o)
 {
     uint32_t local = weft_load_relaxed(&o->ref_local);
-    /* One sign test for both ends: 0 (the owner's references are gone) and
-     * a count in the top half, which keeps an immortal out and cannot
-     * saturate by one more; the immortal test is on the way out, so that an
-     * owned object, the common case, does not pay for it. */
-    if (WEFT_LIKELY((int32_t)local > 0 &&
+    /* The immortal test is on the way out, so that an owned object, the
+     * common case, does not pay for it. */
+    if (WEFT_LIKELY(_weft_local_takes_one(local) &&
                     weft_load_relaxed(&o->owner) == _weft_tls_index)) {
         weft_store_relaxed(&o->ref_local, local + 1);
         return true;

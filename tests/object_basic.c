@@ -87,6 +87,35 @@ int main(void)
     CHECK(weft_try_incref(sat));
     CHECK(weft_is_immortal(sat));
 
+    /* An owned item with a local count in the top half leaves the inline
+     * reads of lists and dicts (_weft_local_takes_one) for their general
+     * paths: one more reference, counted, not immortal; one about to
+     * saturate turns immortal there. */
+    weft_object *high = node_new(20, NULL), *key = weft_str_from_cstr("high");
+    weft_object *l = weft_list_new(0), *d = weft_dict_new();
+    REQUIRE(high && key && l && d && weft_list_append(l, high) == 0 &&
+            weft_dict_set(d, key, high) == 0);
+    uint32_t real = atomic_load(&high->ref_local); /* 3: ours, the list's, the dict's */
+    atomic_store(&high->ref_local, 1u << 31);
+    CHECK(weft_list_get(l, 0) == high);
+    CHECK_EQ_INT(atomic_load(&high->ref_local), (1u << 31) + 1);
+    CHECK(weft_dict_get(d, key) == high);
+    CHECK_EQ_INT(atomic_load(&high->ref_local), (1u << 31) + 2);
+    CHECK(!weft_is_immortal(high));
+    atomic_store(&high->ref_local, real); /* the two gets' references dropped */
+    weft_object *sat2 = node_new(21, NULL);
+    REQUIRE(sat2 && weft_list_set(l, 0, sat2) == 0);
+    weft_decref(sat2);
+    atomic_store(&sat2->ref_local, WEFT_IMMORTAL_LOCAL - 1);
+    CHECK(weft_list_get(l, 0) == sat2);
+    CHECK(weft_is_immortal(sat2));
+    weft_decref(l);
+    weft_decref(d);
+    weft_decref(key);
+    CHECK_EQ_INT(weft_refcount(high), 1);
+    weft_decref(high);
+    CHECK_EQ_INT(node_deaths[20], 1);
+
     /* try_incref on a live owned object. */
     weft_object *t = node_new(7, NULL);
     CHECK(weft_try_incref(t));

@@ -127,7 +127,7 @@ static inline int _weft_try_incref_item(weft_object *o, weft_object *c)
     uint32_t owner = weft_load_relaxed(&o->owner);
     /* As _weft_incref_if_ours, with each field loaded once for the paths
      * below. */
-    if (WEFT_LIKELY(local - 1 < WEFT_IMMORTAL_LOCAL - 2 && owner == _weft_tls_index)) {
+    if (WEFT_LIKELY(_weft_local_takes_one(local) && owner == _weft_tls_index)) {
         weft_store_relaxed(&o->ref_local, local + 1);
         if (_weft_countbuf_items_read_shared(c))
             _weft_countbuf_note_owner_read(o);
@@ -140,8 +140,8 @@ static inline int _weft_try_incref_item(weft_object *o, weft_object *c)
         return WEFT_LIKELY(_weft_countbuf_take_pinned(owner)) || _weft_try_incref_item_shared(o, c);
     if (local == WEFT_IMMORTAL_LOCAL)
         return 1;
-    /* Ours with no local count left (or one about to saturate): fail, and
-     * the caller takes its locked path. */
+    /* Ours with no local count left, or one in the top half: fail, and the
+     * caller takes its locked path. */
     if (owner == _weft_tls_index)
         return 0;
     return _weft_try_incref_item_shared(o, c);
