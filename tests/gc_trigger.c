@@ -6,7 +6,8 @@
  * asked for before that stop (the collector had taken the request but not
  * yet begun) and examines the young objects again for nothing: binary_trees
  * ran half again as many young collections, and more than twice the older
- * ones, that way (docs/collector.md). */
+ * ones, that way (docs/collector.md). A threshold0 near LONG_MAX starts
+ * none, and makes no thread wait (check_huge_thresholds). */
 #include "check.h"
 #include "objtest.h"
 #include <limits.h>
@@ -39,6 +40,32 @@ static void on_collection(const char *phase, const weft_gc_info *info, void *arg
     }
 }
 
+/* A threshold0 near LONG_MAX turns automatic collections off. The
+ * back-pressure limit, 1.5 x the trigger, once wrapped negative there, and
+ * then every 64 tracked allocations waited 20 ms for a collection that
+ * never came: none may start, and no thread may wait. */
+uint64_t _weft_gc_backlog_waits(void); /* lib/gc_internal.h */
+
+static void check_huge_thresholds(weft_object *keep)
+{
+    static const long huge[] = {LONG_MAX, LONG_MAX - 1, LONG_MAX / 3 * 2 + 3};
+    for (size_t h = 0; h < sizeof huge / sizeof huge[0]; h++) {
+        weft_gc_set_threshold(huge[h], 10, 10);
+        REQUIRE(weft_gc_collect(0) >= 0); /* nothing pending from before */
+        uint64_t waits = _weft_gc_backlog_waits();
+        long started = atomic_load(&starts);
+        atomic_store(&measuring, true);
+        for (int i = 0; i < 5000; i++) {
+            weft_object *l = weft_list_new(0);
+            REQUIRE(l != NULL && weft_list_append(keep, l) == 0);
+            weft_decref(l);
+        }
+        atomic_store(&measuring, false);
+        CHECK_EQ_INT(_weft_gc_backlog_waits() - waits, 0);
+        CHECK_EQ_INT(atomic_load(&starts) - started, 0);
+    }
+}
+
 int main(void)
 {
     REQUIRE(weft_init(NULL) == 0); /* the collector thread on */
@@ -60,6 +87,8 @@ int main(void)
            atomic_load(&starts), atomic_load(&stale), atomic_load(&lowest));
     CHECK(atomic_load(&starts) >= COLLECTIONS);
     CHECK_EQ_INT(atomic_load(&stale), 0);
+
+    check_huge_thresholds(keep);
 
     weft_decref(keep);
     REQUIRE(weft_gc_remove_callback(on_collection, NULL) == 0);

@@ -48,6 +48,7 @@
 #include "internal/futex.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <time.h>
 #include <weft/gc.h>
@@ -67,7 +68,11 @@ static WEFT_ATOMIC(bool) thresholds_exact;
 
 /* Collector state: collector_lock. */
 static pthread_mutex_t collector_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
+/* On CLOCK_MONOTONIC (the flush period must not follow steps of the wall
+ * clock): initialized once, before the first collector thread starts; only
+ * a running collector thread waits on it or is signalled through it. */
+static pthread_cond_t work_cond;
+static pthread_once_t work_cond_once = PTHREAD_ONCE_INIT;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static long count1, count2;             /* young / gen-1 collections since the older one */
 static long long_lived_total, long_lived_pending;
@@ -76,6 +81,11 @@ static int requested_gen = -1;          /* highest generation asked for, -1: non
 static uint64_t requests, completed;    /* sequence numbers */
 static long last_found;
 static bool thread_running, thread_stop;
+/* Incremented by every stop of the collector thread: a weft_gc_collect
+ * whose request the stopped thread left unserved sees it change. */
+static uint64_t collector_runs;
+enum { ATTACH_PENDING, ATTACH_DONE, ATTACH_FAILED };
+static int collector_attach; /* the starting thread's handshake */
 static pthread_t collector_thread;
 /* A collection is being run (any thread), or the collector thread took a
  * request for one (set under collector_lock as it takes it): from then on
@@ -84,6 +94,7 @@ static WEFT_ATOMIC(bool) collecting;
 static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
+static WEFT_ATOMIC(uint64_t) backlog_waits; /* tests: _weft_gc_backlog_waits */
 static __thread bool is_collector_thread;
 
 void weft_gc_enable(void)
@@ -115,7 +126,8 @@ void weft_gc_set_threshold(long t0, long t1, long t2)
 /* The young count that triggers a collection (0: never). */
 static long young_trigger(void)
 {
-    return weft_load_relaxed(&threshold[0]) * weft_load_relaxed(&young_backoff);
+    long t0 = weft_load_relaxed(&threshold[0]), backoff = weft_load_relaxed(&young_backoff);
+    return t0 > LONG_MAX / backoff ? LONG_MAX : t0 * backoff;
 }
 
 void weft_gc_get_threshold(long *t0, long *t1, long *t2)
@@ -211,6 +223,26 @@ static long run_collection(int gen)
 #define FLUSH_PAUSE_RATIO 10
 static uint64_t flush_period_ns = COUNTS_FLUSH_PERIOD_NS; /* collector thread */
 
+static void work_cond_init(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&work_cond, &attr) != 0)
+        _weft_fatal("cannot initialize the collector's condition variable");
+    pthread_condattr_destroy(&attr);
+}
+
+static struct timespec monotonic_deadline(uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ns += (uint64_t)ts.tv_nsec;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
 /* Wait (collector_lock held) for a request, or for a period to pass; true if
  * the period passed with pins outstanding and no stop of the world in it. */
 static bool wait_for_work_locked(uint64_t *epoch_seen)
@@ -219,7 +251,7 @@ static bool wait_for_work_locked(uint64_t *epoch_seen)
         pthread_cond_wait(&work_cond, &collector_lock);
         return false;
     }
-    struct timespec deadline = _weft_realtime_deadline(flush_period_ns);
+    struct timespec deadline = monotonic_deadline(flush_period_ns);
     if (pthread_cond_timedwait(&work_cond, &collector_lock, &deadline) != ETIMEDOUT)
         return false;
     uint64_t epoch = _weft_stw_epoch();
@@ -233,7 +265,13 @@ static bool wait_for_work_locked(uint64_t *epoch_seen)
  * safepoint). The collector waits for work inside a blocking region. */
 static void *collector_main(void *arg)
 {
-    if (weft_thread_attach() != 0)
+    (void)arg;
+    bool attached = weft_thread_attach() == 0;
+    pthread_mutex_lock(&collector_lock);
+    collector_attach = attached ? ATTACH_DONE : ATTACH_FAILED;
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&collector_lock);
+    if (!attached)
         return NULL;
     is_collector_thread = true;
     uint64_t epoch_seen = _weft_stw_epoch();
@@ -280,17 +318,34 @@ static void *collector_main(void *arg)
     return NULL;
 }
 
+/* Starts the collector thread and waits until it has attached (the caller
+ * is attached: it waits in a blocking region, since the attach waits out a
+ * stop of the world). A thread that could not attach is joined, and
+ * collections go on running on the allocating threads. */
 int _weft_gc_thread_start(void)
 {
+    pthread_once(&work_cond_once, work_cond_init);
     pthread_mutex_lock(&collector_lock);
     thread_stop = false;
     requested_gen = -1;
+    collector_attach = ATTACH_PENDING;
     int rc = pthread_create(&collector_thread, NULL, collector_main, NULL);
-    thread_running = rc == 0;
-    weft_store_relaxed(&collector_on, thread_running);
     pthread_mutex_unlock(&collector_lock);
     if (rc != 0) {
         _weft_set_error(WEFT_ENOMEM, "cannot start the collector thread");
+        return -1;
+    }
+    weft_blocking_begin();
+    pthread_mutex_lock(&collector_lock);
+    while (collector_attach == ATTACH_PENDING)
+        pthread_cond_wait(&done_cond, &collector_lock);
+    thread_running = collector_attach == ATTACH_DONE;
+    weft_store_relaxed(&collector_on, thread_running);
+    pthread_mutex_unlock(&collector_lock);
+    weft_blocking_end();
+    if (!thread_running) {
+        pthread_join(collector_thread, NULL);
+        _weft_set_error(WEFT_ENOMEM, "the collector thread could not attach");
         return -1;
     }
     return 0;
@@ -311,9 +366,11 @@ void _weft_gc_thread_stop(void)
     weft_blocking_begin();
     pthread_join(collector_thread, NULL);
     weft_blocking_end();
+    /* Requests it left unserved are their waiters' to run again. */
     pthread_mutex_lock(&collector_lock);
     thread_running = false;
-    completed = requests;
+    collector_runs++;
+    pthread_cond_broadcast(&done_cond);
     pthread_mutex_unlock(&collector_lock);
 }
 
@@ -346,22 +403,28 @@ long weft_gc_collect(int gen)
         _weft_set_error(WEFT_ESTATE, "weft_gc_collect: inside a blocking region");
         return -1;
     }
-    pthread_mutex_lock(&collector_lock);
-    if (!thread_running || pthread_equal(pthread_self(), collector_thread)) {
+    for (;;) {
+        pthread_mutex_lock(&collector_lock);
+        if (!thread_running || is_collector_thread) {
+            pthread_mutex_unlock(&collector_lock);
+            return run_collection(gen);
+        }
+        uint64_t mine = request_locked(gen), run = collector_runs;
         pthread_mutex_unlock(&collector_lock);
-        return run_collection(gen);
+        /* Wait outside the runtime: the collection stops the world. */
+        weft_blocking_begin();
+        pthread_mutex_lock(&collector_lock);
+        while (completed < mine && collector_runs == run)
+            pthread_cond_wait(&done_cond, &collector_lock);
+        bool served = completed >= mine;
+        long found = last_found;
+        pthread_mutex_unlock(&collector_lock);
+        weft_blocking_end();
+        if (served)
+            return found;
+        /* The collector thread stopped first (weft_shutdown): ask again,
+         * of a restarted one, or run it here. */
     }
-    uint64_t mine = request_locked(gen);
-    pthread_mutex_unlock(&collector_lock);
-    /* Wait outside the runtime: the collection stops the world. */
-    weft_blocking_begin();
-    pthread_mutex_lock(&collector_lock);
-    while (completed < mine && thread_running)
-        pthread_cond_wait(&done_cond, &collector_lock);
-    long found = last_found;
-    pthread_mutex_unlock(&collector_lock);
-    weft_blocking_end();
-    return found;
 }
 
 static void maybe_trigger(void)
@@ -385,10 +448,15 @@ static void maybe_trigger(void)
         run_collection(gen);
 }
 
+/* 1.5 x the young trigger, saturated: a threshold near LONG_MAX (a program
+ * turning automatic collections off that way) must not wrap it negative,
+ * which would make every batch of allocations wait. */
 static long backlog_limit(void)
 {
     long trigger = young_trigger();
-    return trigger > 0 ? trigger + trigger / 2 : 0;
+    if (trigger <= 0)
+        return 0;
+    return trigger > LONG_MAX - trigger / 2 ? LONG_MAX : trigger + trigger / 2;
 }
 
 /* Wait until a collection takes the backlog (or the collector cannot), for
@@ -401,6 +469,7 @@ static void wait_for_backlog(void)
     uint32_t epoch = weft_load_acquire(&reset_epoch);
     uint64_t deadline = _weft_monotonic_ns() + BACKLOG_MAX_WAIT_NS;
     atomic_fetch_add(&backlog_waiters, 1);
+    weft_fetch_add_relaxed(&backlog_waits, 1);
     weft_blocking_begin();
     for (;;) {
         if (weft_load_acquire(&reset_epoch) != epoch || !weft_load_relaxed(&enabled) ||
@@ -414,6 +483,11 @@ static void wait_for_backlog(void)
     }
     weft_blocking_end();
     weft_fetch_sub_relaxed(&backlog_waiters, 1);
+}
+
+uint64_t _weft_gc_backlog_waits(void)
+{
+    return weft_load_relaxed(&backlog_waits);
 }
 
 void _weft_gc_old_death(void)
