@@ -354,6 +354,12 @@ static int try_incref_shared(weft_object *o, weft_object *container)
          * it alive and we cannot see that; MERGED at zero: dead. */
         if (shared == 0 || shared == WEFT_SHARED_MERGED || shared == WEFT_SHARED_DEAD)
             return 0;
+        /* Saturate, as _weft_incref_shared does (the count is positive:
+         * the object is alive). */
+        if (WEFT_UNLIKELY((shared >> WEFT_SHARED_SHIFT) >= WEFT_SHARED_COUNT_MAX - 1)) {
+            weft_set_immortal(o);
+            return 1;
+        }
         if (weft_cas_weak_acq_rel(&o->ref_shared, &shared, shared + (1 << WEFT_SHARED_SHIFT)))
             break;
     }

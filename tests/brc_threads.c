@@ -1,7 +1,9 @@
 /* Biased reference counting under threads, with exact counts: every object
  * dies exactly once, never early, whatever thread drops it last. */
+#define WEFT_BUILDING_LIBRARY 1 /* white-box: the header's count fields */
 #include "check.h"
 #include "objtest.h"
+#include "object_internal.h"
 #include <pthread.h>
 #include <sched.h>
 
@@ -210,6 +212,41 @@ static void test_index_reuse(void)
     CHECK_EQ_INT(node_deaths[3 * N + 1], 1);
 }
 
+/* Lock-free reads saturate a count at its maximum, as increments do. The
+ * shared count is brought near it by hand, and a thread that is not the
+ * owner takes the object out of a list past it: the count used to wrap
+ * negative there, and the next release aborted with an underflow. */
+#define SATURATING_READS 8
+static weft_object *saturating_list;
+
+static void *read_past_max(void *arg)
+{
+    (void)arg;
+    if (weft_thread_attach() != 0)
+        return NULL;
+    weft_object *got[SATURATING_READS];
+    for (int i = 0; i < SATURATING_READS; i++)
+        got[i] = weft_list_get(saturating_list, 0);
+    for (int i = 0; i < SATURATING_READS; i++)
+        weft_xdecref(got[i]);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_saturating_reads(void)
+{
+    weft_object *o = weft_int_new(987654321);
+    saturating_list = weft_list_new(0);
+    REQUIRE(o && saturating_list && weft_list_append(saturating_list, o) == 0);
+    atomic_fetch_add(&o->ref_shared, (int32_t)((WEFT_SHARED_COUNT_MAX - 4) << WEFT_SHARED_SHIFT));
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, read_past_max, NULL) == 0);
+    weft_test_join(t);
+    CHECK(weft_is_immortal(o));
+    weft_decref(saturating_list);
+    weft_decref(o);
+}
+
 int main(void)
 {
     REQUIRE(weft_init(NULL) == 0);
@@ -218,6 +255,7 @@ int main(void)
     test_blocked_owner();
     test_hammer();
     test_index_reuse();
+    test_saturating_reads();
     /* No object died twice. */
     int twice = 0;
     for (int i = 0; i < 3 * N + 2; i++)

@@ -289,6 +289,12 @@ int _weft_countbuf_try_pin(weft_thread *t, weft_object *o, uint32_t owner)
         if (shared == 0 || shared == WEFT_SHARED_MERGED || shared == WEFT_SHARED_DEAD)
             return 0;
         pin = may_pin && pinnable(shared);
+        /* Saturate, as _weft_incref_shared does (a pinnable count is far
+         * below it). */
+        if (!pin && WEFT_UNLIKELY((shared >> WEFT_SHARED_SHIFT) >= WEFT_SHARED_COUNT_MAX - 1)) {
+            weft_set_immortal(o);
+            return 1;
+        }
         if (weft_cas_weak_acq_rel(&o->ref_shared, &shared,
                                   shared + ((pin ? PIN : 1) << WEFT_SHARED_SHIFT)))
             break;
