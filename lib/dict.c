@@ -26,6 +26,7 @@
 #include "objlock.h"
 #include "object_internal.h"
 #include "threads/countbuf.h"
+#include "threads/stw.h"
 
 #include <string.h>
 
@@ -234,6 +235,7 @@ static void release_entries(dict_table *t)
             weft_decref(weft_load_relaxed(&e[k].value));
             weft_decref(key);
         }
+        _weft_poll_stop_every(k);
     }
 }
 

@@ -27,6 +27,7 @@
 #include "objlock.h"
 #include "object_internal.h"
 #include "threads/countbuf.h"
+#include "threads/stw.h"
 
 #include <string.h>
 
@@ -150,8 +151,10 @@ static void list_dealloc(weft_object *self)
     list_store *s = store_of(l);
     size_t n = size_of(l);
     weft_store_relaxed(&l->store, NULL);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         weft_xdecref(slot_get(s, i));
+        _weft_poll_stop_every(i);
+    }
     weft_mem_free(s);
 }
 
@@ -449,8 +452,10 @@ void weft_list_clear(weft_object *o)
     weft_store_release(&l->store, NULL);
     bool private = s && _weft_object_storage_private(o);
     _weft_object_unlock(o);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         weft_xdecref(slot_get(s, i));
+        _weft_poll_stop_every(i);
+    }
     if (s)
         retire_store(s, private);
 }

@@ -588,6 +588,12 @@ static __attribute__((noinline)) void dealloc_tracked_or_running_code(weft_threa
         untrack_dying(t, o, flags);
         flags &= ~WEFT_OBJ_GC_TRACKED;
     }
+    /* A death that releases references is where a thread freeing a large
+     * structure spends its time: park here if a stop waits, so that its
+     * time to safepoint does not grow with the structure (docs/threads.md).
+     * The collection cannot see o (untracked, no count, no weakref reaches
+     * it as garbage), and what o still holds counts as held from outside. */
+    _weft_poll_stop(t);
     if (type == &weft_tuple_type && !(flags & WEFT_OBJ_WEAKREFS))
         dealloc_quiet_tuple(t, o, flags);
     else if (type->finalize || (flags & WEFT_OBJ_WEAKREFS))

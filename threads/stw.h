@@ -41,6 +41,16 @@ static inline void _weft_poll_stop(weft_thread *t)
         _weft_stw_park(t);
 }
 
+/* The same, every 256th step i of a loop that releases a container's
+ * references (its death, or its clear once its storage is detached): a
+ * list of a million ints dies in milliseconds. What is not released yet
+ * counts as held from outside, which a collection treats as a root. */
+static inline void _weft_poll_stop_every(size_t i)
+{
+    if (WEFT_UNLIKELY((i & 255) == 255) && _weft_tls_thread)
+        _weft_poll_stop(_weft_tls_thread);
+}
+
 uint64_t _weft_monotonic_ns(void);
 /* CLOCK_REALTIME in ns from now: a deadline for pthread_cond_timedwait on a
  * condition variable with the default clock. */
