@@ -233,16 +233,6 @@ static void work_cond_init(void)
     pthread_condattr_destroy(&attr);
 }
 
-static struct timespec monotonic_deadline(uint64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ns += (uint64_t)ts.tv_nsec;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    return ts;
-}
-
 /* Wait (collector_lock held) for a request, or for a period to pass; true if
  * the period passed with pins outstanding and no stop of the world in it. */
 static bool wait_for_work_locked(uint64_t *epoch_seen)
@@ -251,7 +241,7 @@ static bool wait_for_work_locked(uint64_t *epoch_seen)
         pthread_cond_wait(&work_cond, &collector_lock);
         return false;
     }
-    struct timespec deadline = monotonic_deadline(flush_period_ns);
+    struct timespec deadline = _weft_clock_deadline(CLOCK_MONOTONIC, flush_period_ns);
     if (pthread_cond_timedwait(&work_cond, &collector_lock, &deadline) != ETIMEDOUT)
         return false;
     uint64_t epoch = _weft_stw_epoch();

@@ -47,8 +47,13 @@ uint64_t _weft_monotonic_ns(void)
 
 struct timespec _weft_realtime_deadline(uint64_t ns)
 {
+    return _weft_clock_deadline(CLOCK_REALTIME, ns);
+}
+
+struct timespec _weft_clock_deadline(clockid_t clock, uint64_t ns)
+{
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     ns += (uint64_t)ts.tv_nsec;
     ts.tv_sec += (time_t)(ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);

@@ -55,6 +55,8 @@ uint64_t _weft_monotonic_ns(void);
 /* CLOCK_REALTIME in ns from now: a deadline for pthread_cond_timedwait on a
  * condition variable with the default clock. */
 struct timespec _weft_realtime_deadline(uint64_t ns);
+/* The same on another clock (a condition variable set to wait on it). */
+struct timespec _weft_clock_deadline(clockid_t clock, uint64_t ns);
 
 /* How long a stop waits for a thread before it names it on stderr (10 s;
  * tests shorten it). */
