@@ -5,10 +5,12 @@
  * used to sleep: nothing woke it, so a program whose other threads only
  * waited for it hung.
  *
- * The order is forced with a start callback that holds the collector in a
- * first collection: W asks for a second one meanwhile, the main thread's
- * weft_shutdown asks the collector to stop, and only then is the first
- * collection let go. */
+ * A start callback holds the collector in a first collection while W asks
+ * for a second one and the main thread's weft_shutdown asks the collector
+ * to stop; the first collection is let go 100 ms after the shutdown began.
+ * Two steps rely on sleeps (W waiting 50 ms after it says it asks, the
+ * shutdown reaching the stop within 100 ms): on a machine too slow for
+ * them the test passes without reaching the interleaving, never fails. */
 #include "check.h"
 #include "objtest.h"
 #include <pthread.h>

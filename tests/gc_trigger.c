@@ -8,8 +8,10 @@
  * ran half again as many young collections, and more than twice the older
  * ones, that way (docs/collector.md). A threshold0 near LONG_MAX starts
  * none, and makes no thread wait (check_huge_thresholds). */
+#define WEFT_BUILDING_LIBRARY 1 /* white-box: _weft_gc_backlog_waits */
 #include "check.h"
 #include "objtest.h"
+#include "gc_internal.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +46,6 @@ static void on_collection(const char *phase, const weft_gc_info *info, void *arg
  * back-pressure limit, 1.5 x the trigger, once wrapped negative there, and
  * then every 64 tracked allocations waited 20 ms for a collection that
  * never came: none may start, and no thread may wait. */
-uint64_t _weft_gc_backlog_waits(void); /* lib/gc_internal.h */
-
 static void check_huge_thresholds(weft_object *keep)
 {
     static const long huge[] = {LONG_MAX, LONG_MAX - 1, LONG_MAX / 3 * 2 + 3};
