@@ -764,10 +764,10 @@ static void collect_unreachable_registered(gc_heap_walk *w, objvec *u, collectio
     _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
 }
 
-static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *arg)
+static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *callbacks)
 {
     if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
-        _weft_weakref_clear_for_gc(o);
+        _weft_weakref_clear_for_gc(o, callbacks);
 }
 
 /* Survivors of a generation-1 collection become long-lived (collector.c). */
@@ -781,7 +781,7 @@ long _weft_gc_collect_now(int gen)
     weft_stw_times t;
     _weft_stop_the_world(&t);
     uint64_t phase[5]; /* merged, walked, trial deletion done, weakrefs cleared, tables freed */
-    weft_objstack dead = {NULL};
+    weft_objstack dead = {NULL}, callbacks = {NULL};
     _weft_brc_merge_all_world_stopped(&dead);
     _weft_gc_young_reset();
     phase[0] = _weft_monotonic_ns();
@@ -804,7 +804,7 @@ long _weft_gc_collect_now(int gen)
          * listed after, from the tables (most of a young pause went there). */
         if (!c.out_of_memory) {
             if (c.weakly_referenced)
-                for_each_in_state(&w, GC_SLOT_CANDIDATE, clear_weakrefs_if_any, NULL);
+                for_each_in_state(&w, GC_SLOT_CANDIDATE, clear_weakrefs_if_any, &callbacks);
             collect_unreachable_registered(&w, &u, &c);
         }
         phase[3] = _weft_monotonic_ns();
@@ -833,7 +833,7 @@ long _weft_gc_collect_now(int gen)
     u_summary sum = hold_unreachable(&u);
 
     free_dead(&dead);
-    _weft_weakref_run_gc_callbacks();
+    _weft_weakref_run_gc_callbacks(&callbacks);
     long found = (long)u.n;
     long uncollectable = finish(&u, sum, gen, dbg);
     objvec_free(&u);

@@ -88,10 +88,13 @@ void _weft_object_untrack_dying(weft_object *o);
  * the callbacks of those that survive. */
 void _weft_weakref_clear_referent(weft_object *o);
 /* World stopped, o is garbage: clear its weakrefs; those that are not garbage
- * themselves and have a callback are set aside for ... */
-void _weft_weakref_clear_for_gc(weft_object *o);
+ * themselves and have a callback are set aside, with a reference, on the
+ * collection's own stack (threads that collect for themselves can run
+ * collections that overlap outside their stops) for ... */
+struct weft_objstack;
+void _weft_weakref_clear_for_gc(weft_object *o, struct weft_objstack *callbacks);
 /* ... this, called once the world has resumed. */
-void _weft_weakref_run_gc_callbacks(void);
+void _weft_weakref_run_gc_callbacks(struct weft_objstack *callbacks);
 void _weft_gc_frozen_died(void);
 void _weft_gc_release_garbage(void);
 /* Objects whose memory the runtime allocated (weft_new): freed with this. */

@@ -206,11 +206,6 @@ size_t weft_weakref_count(weft_object *obj)
     return n;
 }
 
-/* Callbacks of weakrefs to garbage, set aside while the world is stopped and
- * run by the collector afterwards. Only the collecting thread touches it
- * (collections are serialised by the stop-the-world requester lock). */
-static weft_objstack gc_callbacks;
-
 /* Clear every weakref to o and set aside, with a reference, those whose
  * callback must run: live weakrefs with a callback, except (for a collection)
  * weakrefs that are garbage themselves. A dying weakref is skipped: its
@@ -258,12 +253,12 @@ void _weft_weakref_clear_referent(weft_object *o)
     run_callbacks(&callbacks);
 }
 
-void _weft_weakref_clear_for_gc(weft_object *o)
+void _weft_weakref_clear_for_gc(weft_object *o, weft_objstack *callbacks)
 {
-    clear_weakrefs_to(o, &gc_callbacks, true);
+    clear_weakrefs_to(o, callbacks, true);
 }
 
-void _weft_weakref_run_gc_callbacks(void)
+void _weft_weakref_run_gc_callbacks(weft_objstack *callbacks)
 {
-    run_callbacks(&gc_callbacks);
+    run_callbacks(callbacks);
 }
