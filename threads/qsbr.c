@@ -67,16 +67,24 @@ static void free_after_grace(struct rcu_head *head)
     free(d);
 }
 
-/* Wait for a grace period from an attached (online) thread. */
+/* Run wait (a wait for grace periods) from any thread. An attached thread
+ * waits inside a blocking region, not merely offline: a stop of the world
+ * waits for every attached thread outside one, and the threads it has parked
+ * stay online, so an attached waiter and a stop would wait for each other. */
+static void wait_for_grace(void (*wait)(void))
+{
+    bool attached = _weft_tls_thread != NULL;
+    if (attached)
+        weft_blocking_begin();
+    wait();
+    if (attached)
+        weft_blocking_end();
+    TSAN_AFTER_GRACE();
+}
+
 static void synchronize_from_reader(void)
 {
-    bool online = _weft_tls_thread && _weft_tls_thread->blocking_depth == 0;
-    if (online)
-        _weft_qsbr_thread_offline();
-    urcu_qsbr_synchronize_rcu();
-    if (online)
-        _weft_qsbr_thread_online();
-    TSAN_AFTER_GRACE();
+    wait_for_grace(urcu_qsbr_synchronize_rcu);
 }
 
 void weft_defer_free(void *block)
@@ -126,10 +134,5 @@ void _weft_qsbr_flush_retired_pools(void)
 
 void weft_defer_barrier(void)
 {
-    bool online = _weft_tls_thread && _weft_tls_thread->blocking_depth == 0;
-    if (online)
-        _weft_qsbr_thread_offline();
-    urcu_qsbr_barrier();
-    if (online)
-        _weft_qsbr_thread_online();
+    wait_for_grace(urcu_qsbr_barrier);
 }

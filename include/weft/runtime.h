@@ -84,7 +84,9 @@ WEFT_API void weft_blocking_end(void);
 /* Free a mem-domain block once every thread has passed a quiescent state, so
  * that a concurrent reader that loaded a pointer to it can finish reading. */
 WEFT_API void weft_defer_free(void *block);
-/* Wait until every block deferred so far has been freed. */
+/* Wait until every block deferred so far has been freed. An attached thread
+ * waits inside a blocking region (so a stop of the world does not wait for
+ * it): entering it is a safepoint. */
 WEFT_API void weft_defer_barrier(void);
 
 WEFT_END_DECLS
