@@ -96,9 +96,16 @@ static void exit_destructor(void *arg)
 {
     /* A thread that exits attached is detached for it: its QSBR registration
      * would otherwise stall every grace period. */
-    if (_weft_tls_thread) {
-        fprintf(stderr, "weft: thread %u exited while attached; detaching it\n",
-                _weft_tls_thread->index);
+    weft_thread *t = _weft_tls_thread;
+    if (t) {
+        fprintf(stderr, "weft: thread %u exited while attached%s; detaching it\n", t->index,
+                t->blocking_depth ? " (inside a blocking region)" : "");
+        /* Leave the regions first (detach refuses inside one): one ended by
+         * the thread's exit would keep the record for good. */
+        if (t->blocking_depth) {
+            t->blocking_depth = 1;
+            weft_blocking_end();
+        }
         weft_thread_detach();
     }
 }
