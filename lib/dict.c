@@ -405,23 +405,31 @@ void weft_dict_clear(weft_object *o)
 enum { LOOKUP_MISSING = 0, LOOKUP_FOUND = 1, LOOKUP_RETRY = -1 };
 
 /* Does the stored key k (read without the lock) equal key? Takes a reference
- * to k first so that its contents stay valid. */
-static int stored_key_equal(_Atomic(weft_object *) *slot, weft_object *k, weft_object *key)
+ * to k first so that its contents stay valid, and leaves it in *held for the
+ * caller to drop once it is done with the table: that drop may be k's last
+ * reference (another thread deleted the entry meanwhile), and k's death may
+ * pass a quiescent state (a finalizer or weakref callback, or a large str's
+ * deferred free), after which the table may be freed under the reader. One
+ * reference at a time: a second full-hash match is left to the lock. */
+static int stored_key_equal(_Atomic(weft_object *) *slot, weft_object *k, weft_object *key,
+                            weft_object **held)
 {
-    if (!fast_key_type(key))
+    if (!fast_key_type(key) || *held)
         return LOOKUP_RETRY; /* maybe another type's eq: only under the lock */
     /* k's block may be mid-reuse until we hold it and the slot still names
      * it: only its atomic count fields may be read before that. */
     if (!weft_try_incref(k))
         return LOOKUP_RETRY;
-    int eq = LOOKUP_RETRY;
-    if (weft_load_acquire(slot) == k)
-        eq = k->type == key->type ? key_equal(k, key) : LOOKUP_RETRY;
-    weft_decref(k);
-    return eq;
+    *held = k;
+    if (weft_load_acquire(slot) != k)
+        return LOOKUP_RETRY;
+    return k->type == key->type ? key_equal(k, key) : LOOKUP_RETRY;
 }
 
-static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_object **out)
+/* The probe of lookup_optimistic. It drops no reference but v's on a
+ * retry, after which it reads nothing more. */
+static int probe_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_object **out,
+                            weft_object **held)
 {
     dict_table *t = weft_load_acquire(&d->table);
     if (!t)
@@ -441,7 +449,7 @@ static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_ob
             weft_object *k = weft_load_acquire(&entry->key);
             int eq = k == key;
             if (!eq && k && weft_load_relaxed(&entry->hash) == h)
-                eq = stored_key_equal(&entry->key, k, key);
+                eq = stored_key_equal(&entry->key, k, key, held);
             if (eq == LOOKUP_RETRY)
                 return LOOKUP_RETRY;
             if (eq) {
@@ -461,6 +469,15 @@ static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_ob
         i = (i * 5 + perturb + 1) & mask;
     }
     return LOOKUP_RETRY;
+}
+
+static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_object **out)
+{
+    weft_object *held = NULL;
+    int rc = probe_optimistic(d, key, h, out, &held);
+    if (held)
+        weft_decref(held); /* the table is not read again */
+    return rc;
 }
 
 static int lookup_locked(weft_dict *d, weft_object *key, uint64_t h, weft_object **out)
