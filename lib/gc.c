@@ -664,7 +664,18 @@ static u_summary hold_unreachable(objvec *u)
     return sum;
 }
 
-/* Steps 6-7 with the world running. Returns the uncollectable count. */
+/* Our hold on a member of U, released; untracked first if it dies of it. */
+static void release_hold(weft_object *o)
+{
+    /* A plain update, as at any death: nobody else holds a reference (a
+     * merger that holds a QUEUED one touches only its counts). */
+    if (weft_refcount(o) == 1)
+        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) & ~WEFT_OBJ_GC_TRACKED);
+    weft_decref(o);
+}
+
+/* Steps 6-7 with the world running. Returns the uncollectable count; U keeps
+ * only what was not resurrected. */
 static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
 {
     /* Finalizers, once each. */
@@ -707,31 +718,41 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
         else if (o->type->clear)
             o->type->clear(o);
     }
-    /* What still has references besides our hold could not be freed: only
-     * other members of U that have no clear refer to it. */
-    long uncollectable = 0;
-    if (sum.unclearable && !(dbg & WEFT_GC_DEBUG_SAVEALL))
-        for (size_t i = 0; i < u->n; i++)
-            if (weft_refcount(u->items[i]) > 1 && !u->items[i]->type->clear) {
-                uncollectable++;
-                if (dbg & WEFT_GC_DEBUG_UNCOLLECTABLE)
-                    fprintf(stderr, "weft gc: uncollectable %s at %p\n",
-                            _weft_type_name(u->items[i]), (void *)u->items[i]);
-                keep_as_garbage(u->items[i]);
-            }
     /* What only our hold keeps dies now, on this thread (U is adopted):
      * untrack it first, so that its death does not count as a young object's
      * free - it was counted before the reset, and counting it again made
-     * room for that many more young objects. An object whose count an
-     * earlier death in this loop brought to our hold alone is untracked too. */
-    for (size_t i = 0; i < u->n; i++) {
-        weft_object *o = u->items[i];
-        /* A plain update, as at any death: nobody else holds a reference
-         * (a merger that holds a QUEUED one touches only its counts). */
-        if (weft_refcount(o) == 1)
-            weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) & ~WEFT_OBJ_GC_TRACKED);
-        weft_decref(o);
-    }
+     * room for that many more young objects. A death may bring another
+     * member's count to our hold alone: with members that have no clear,
+     * passes go on until one frees nothing, so that a member held only by
+     * members that died is not taken for uncollectable. */
+    size_t left = u->n;
+    do {
+        size_t before = left;
+        left = 0;
+        for (size_t i = 0; i < before; i++) {
+            weft_object *o = u->items[i];
+            if (sum.unclearable && !(dbg & WEFT_GC_DEBUG_SAVEALL) && weft_refcount(o) > 1) {
+                u->items[left++] = o; /* still held by another member */
+                continue;
+            }
+            release_hold(o);
+        }
+        if (left == before)
+            break;
+    } while (left);
+    /* What is left is held by members without clear, in cycles the clears
+     * could not break: uncollectable, kept in weft_gc_garbage(). */
+    long uncollectable = 0;
+    for (size_t i = 0; i < left; i++)
+        if (!u->items[i]->type->clear) {
+            uncollectable++;
+            if (dbg & WEFT_GC_DEBUG_UNCOLLECTABLE)
+                fprintf(stderr, "weft gc: uncollectable %s at %p\n",
+                        _weft_type_name(u->items[i]), (void *)u->items[i]);
+            keep_as_garbage(u->items[i]);
+        }
+    for (size_t i = 0; i < left; i++)
+        release_hold(u->items[i]);
     _weft_heap_remote_batch_end();
     return uncollectable;
 }
@@ -764,10 +785,10 @@ static void collect_unreachable_registered(gc_heap_walk *w, objvec *u, collectio
     _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
 }
 
-static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *callbacks)
+static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *wr_callbacks)
 {
     if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
-        _weft_weakref_clear_for_gc(o, callbacks);
+        _weft_weakref_clear_for_gc(o, wr_callbacks);
 }
 
 /* Survivors of a generation-1 collection become long-lived (collector.c). */
@@ -781,7 +802,7 @@ long _weft_gc_collect_now(int gen)
     weft_stw_times t;
     _weft_stop_the_world(&t);
     uint64_t phase[5]; /* merged, walked, trial deletion done, weakrefs cleared, tables freed */
-    weft_objstack dead = {NULL}, callbacks = {NULL};
+    weft_objstack dead = {NULL}, wr_callbacks = {NULL};
     _weft_brc_merge_all_world_stopped(&dead);
     _weft_gc_young_reset();
     phase[0] = _weft_monotonic_ns();
@@ -804,7 +825,7 @@ long _weft_gc_collect_now(int gen)
          * listed after, from the tables (most of a young pause went there). */
         if (!c.out_of_memory) {
             if (c.weakly_referenced)
-                for_each_in_state(&w, GC_SLOT_CANDIDATE, clear_weakrefs_if_any, &callbacks);
+                for_each_in_state(&w, GC_SLOT_CANDIDATE, clear_weakrefs_if_any, &wr_callbacks);
             collect_unreachable_registered(&w, &u, &c);
         }
         phase[3] = _weft_monotonic_ns();
@@ -833,9 +854,9 @@ long _weft_gc_collect_now(int gen)
     u_summary sum = hold_unreachable(&u);
 
     free_dead(&dead);
-    _weft_weakref_run_gc_callbacks(&callbacks);
-    long found = (long)u.n;
+    _weft_weakref_run_gc_callbacks(&wr_callbacks);
     long uncollectable = finish(&u, sum, gen, dbg);
+    long found = (long)u.n; /* what finalizers resurrected is not counted */
     objvec_free(&u);
 
     pthread_mutex_lock(&gc_lock);
@@ -893,9 +914,14 @@ int weft_gc_untrack(weft_object *o)
         _weft_set_error(WEFT_EINVAL, "weft_gc_untrack: NULL");
         return -1;
     }
-    uint32_t old = atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed);
+    /* Untracking leaves the permanent generation too (CPython's lists): a
+     * frozen object tracked again is a young one. */
+    uint32_t old = atomic_fetch_and_explicit(&o->flags, ~(WEFT_OBJ_GC_TRACKED | WEFT_OBJ_FROZEN),
+                                             memory_order_relaxed);
     if (old & WEFT_OBJ_GC_TRACKED)
         _weft_gc_young_add(-1);
+    if (old & WEFT_OBJ_FROZEN)
+        _weft_gc_frozen_died();
     return 0;
 }
 
@@ -916,7 +942,9 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
 {
     gather *g = arg;
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if (!(flags & WEFT_OBJ_GC_TRACKED))
+    /* Untracked objects are skipped, except by a clear of flags they still
+     * carry (one frozen, then untracked by the runtime: a tuple of atoms). */
+    if (!(flags & WEFT_OBJ_GC_TRACKED) && !(flags & g->clear_flags))
         return;
     if (g->set_flags | g->clear_flags) {
         uint32_t want = (flags | g->set_flags) & ~g->clear_flags;
@@ -1084,6 +1112,7 @@ size_t weft_gc_get_freeze_count(void)
     return weft_load_relaxed(&frozen_count);
 }
 
+/* A frozen object died or left the permanent generation. */
 void _weft_gc_frozen_died(void)
 {
     weft_fetch_sub_relaxed(&frozen_count, 1);

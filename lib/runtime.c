@@ -112,10 +112,15 @@ long weft_shutdown(void)
         return -1;
     }
     /* Collect everything collectable: kept garbage becomes collectable once
-     * released, and a collection's finalizers may free more. */
+     * released, and a collection's finalizers may free more. SAVEALL would
+     * keep it again, in a list nothing releases. */
+    weft_gc_set_debug(weft_gc_get_debug() & ~WEFT_GC_DEBUG_SAVEALL);
     _weft_gc_release_garbage();
     for (int i = 0; i < 4 && weft_gc_collect(2) > 0; i++) {
     }
+    /* The uncollectable ones went back to a new list: they are reported,
+     * not the list. */
+    _weft_gc_release_garbage();
     weft_thread_detach();
     /* Deferred frees (old container storage) are done before counting. */
     weft_defer_barrier();

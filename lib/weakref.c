@@ -92,6 +92,9 @@ void _weft_weakref_init(void)
 
 static void unlink_locked(weakref_entry *e, weft_weakref *r)
 {
+    /* A weakref made after its referent became immortal was never linked. */
+    if (!r->prev && e->head != r)
+        return;
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -126,7 +129,7 @@ const weft_type weft_weakref_type = {
 
 int weft_is_weakref(const weft_object *o)
 {
-    return o->type == &weft_weakref_type;
+    return o && o->type == &weft_weakref_type;
 }
 
 weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback, void *arg)
@@ -177,6 +180,11 @@ weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback, 
 
 weft_object *weft_weakref_get(weft_object *self)
 {
+    if (!weft_is_weakref(self)) {
+        _weft_set_error(WEFT_EINVAL, "weft_weakref_get: %s is not a weakref",
+                        self ? _weft_type_name(self) : "NULL");
+        return NULL;
+    }
     weft_weakref *r = (weft_weakref *)self;
     weft_object *referent = weft_load_acquire(&r->referent);
     if (!referent)
@@ -194,6 +202,10 @@ weft_object *weft_weakref_get(weft_object *self)
 
 size_t weft_weakref_count(weft_object *obj)
 {
+    if (!obj) {
+        _weft_set_error(WEFT_EINVAL, "weft_weakref_count: NULL");
+        return 0;
+    }
     if (!(weft_load_relaxed(&obj->flags) & WEFT_OBJ_WEAKREFS))
         return 0;
     pthread_mutex_t *lock = stripe_of(obj);

@@ -87,10 +87,15 @@ static uint64_t collector_runs;
 enum { ATTACH_PENDING, ATTACH_DONE, ATTACH_FAILED };
 static int collector_attach; /* the starting thread's handshake */
 static pthread_t collector_thread;
-/* A collection is being run (any thread), or the collector thread took a
- * request for one (set under collector_lock as it takes it): from then on
- * the young count past the trigger is that collection's to reset. */
-static WEFT_ATOMIC(bool) collecting;
+/* Collections being run (on any thread), plus one while the collector
+ * thread holds a request it took (counted under collector_lock as it takes
+ * it): while it is above zero, the young count past the trigger is a
+ * running collection's to reset. A count, not a flag: with gc_thread off,
+ * threads run their collections at once. */
+static WEFT_ATOMIC(int) collecting;
+/* This thread runs a collection: a weft_gc_collect from its finalizers or
+ * callbacks returns 0 at once (CPython's rule), and no trigger starts one. */
+static __thread bool in_collection;
 static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
@@ -204,9 +209,11 @@ static bool young_due(void)
 
 static long run_collection(int gen)
 {
-    weft_store_relaxed(&collecting, true);
+    weft_fetch_add_relaxed(&collecting, 1);
+    in_collection = true;
     long found = _weft_gc_collect_now(gen);
-    weft_store_relaxed(&collecting, false);
+    in_collection = false;
+    weft_fetch_sub_relaxed(&collecting, 1);
     return found;
 }
 
@@ -276,7 +283,7 @@ static void *collector_main(void *arg)
         uint64_t seq = requests;
         requested_gen = -1;
         if (gen >= 0 && !stop)
-            weft_store_relaxed(&collecting, true); /* before a trigger sees no request */
+            weft_fetch_add_relaxed(&collecting, 1); /* before a trigger sees no request */
         pthread_mutex_unlock(&collector_lock);
         weft_blocking_end();
         if (stop)
@@ -291,6 +298,7 @@ static void *collector_main(void *arg)
             continue;
         }
         long found = run_collection(gen);
+        weft_fetch_sub_relaxed(&collecting, 1); /* the request's */
         /* Garbage that died here filled this thread's freelists; it makes no
          * objects to revive them, so they would pin mutators' pools. */
         _weft_freelists_flush(_weft_tls_thread);
@@ -393,6 +401,11 @@ long weft_gc_collect(int gen)
         _weft_set_error(WEFT_ESTATE, "weft_gc_collect: inside a blocking region");
         return -1;
     }
+    /* From a finalizer, a callback or a gc callback of this thread's own
+     * collection: nested collections would recurse without bound (a "start"
+     * callback that collects), and the outer one's garbage is not settled. */
+    if (in_collection)
+        return 0;
     for (;;) {
         pthread_mutex_lock(&collector_lock);
         if (!thread_running || is_collector_thread) {
@@ -419,7 +432,7 @@ long weft_gc_collect(int gen)
 
 static void maybe_trigger(void)
 {
-    if (weft_load_relaxed(&collecting) || !young_due())
+    if (weft_load_relaxed(&collecting) > 0 || in_collection || !young_due())
         return;
     pthread_mutex_lock(&collector_lock);
     int gen = choose_generation_locked();
@@ -427,7 +440,7 @@ static void maybe_trigger(void)
         /* Not while the collector holds a request it took: that collection
          * resets the count this one would be asked for (a stale request
          * made the next collection examine the young objects again). */
-        if (requested_gen < 0 && !weft_load_relaxed(&collecting))
+        if (requested_gen < 0 && weft_load_relaxed(&collecting) == 0)
             request_locked(gen);
         pthread_mutex_unlock(&collector_lock);
         return;

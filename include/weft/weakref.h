@@ -19,10 +19,11 @@ extern WEFT_API const weft_type weft_weakref_type;
 /* A new weakref to obj (callback may be NULL). */
 WEFT_API weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback,
                                        void *arg);
-/* A new reference to the referent, or NULL if it is gone. */
+/* A new reference to the referent, or NULL if it is gone (or, with
+ * WEFT_EINVAL, if ref is NULL or not a weakref). */
 WEFT_API weft_object *weft_weakref_get(weft_object *ref);
-WEFT_API int weft_is_weakref(const weft_object *o);
-/* Number of weakrefs currently pointing to obj. */
+WEFT_API int weft_is_weakref(const weft_object *o); /* 0 for NULL */
+/* Number of weakrefs currently pointing to obj (0 and WEFT_EINVAL for NULL). */
 WEFT_API size_t weft_weakref_count(weft_object *obj);
 
 WEFT_END_DECLS
