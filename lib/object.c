@@ -406,7 +406,7 @@ void _weft_object_free_memory(weft_object *o)
     if (in_pools && weft_load_relaxed(&_weft_alloc_flags) == 0)
         _weft_heap_free_small_kind(o, WEFT_KIND_OBJ); /* weft_obj_free's fast path, without the call */
     else if (!in_pools && !_weft_objects_hooked())
-        weft_defer_free(o);
+        _weft_defer_free_with(o, weft_obj_free); /* its domain's, not mem's */
     else
         weft_obj_free(o);
 }

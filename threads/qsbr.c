@@ -57,13 +57,14 @@ void _weft_qsbr_quiescent(void)
 typedef struct deferred_block {
     struct rcu_head rcu;
     void *block;
+    void (*free_fn)(void *block);
 } deferred_block;
 
 static void free_after_grace(struct rcu_head *head)
 {
     deferred_block *d = caa_container_of(head, deferred_block, rcu);
     TSAN_AFTER_GRACE();
-    weft_mem_free(d->block);
+    d->free_fn(d->block);
     free(d);
 }
 
@@ -87,7 +88,7 @@ static void synchronize_from_reader(void)
     wait_for_grace(urcu_qsbr_synchronize_rcu);
 }
 
-void weft_defer_free(void *block)
+void _weft_defer_free_with(void *block, void (*free_fn)(void *block))
 {
     if (!block)
         return;
@@ -95,13 +96,19 @@ void weft_defer_free(void *block)
     if (!d) {
         /* No memory for the record: wait for the grace period here. */
         synchronize_from_reader();
-        weft_mem_free(block);
+        free_fn(block);
         return;
     }
     d->block = block;
+    d->free_fn = free_fn;
     urcu_qsbr_call_rcu(&d->rcu, free_after_grace);
     if (_weft_tls_thread)
         _weft_quiescent_every(_weft_tls_thread, 64);
+}
+
+void weft_defer_free(void *block)
+{
+    _weft_defer_free_with(block, weft_mem_free);
 }
 
 typedef struct retired_batch {

@@ -14,6 +14,8 @@ void _weft_qsbr_thread_unregister(void);
 void _weft_qsbr_thread_online(void);
 void _weft_qsbr_thread_offline(void);
 void _weft_qsbr_quiescent(void);
+/* weft_defer_free of a block that free_fn (not weft_mem_free) releases. */
+void _weft_defer_free_with(void *block, void (*free_fn)(void *block));
 /* Hand the retired object pools (pool.h) to call_rcu; an online thread only. */
 void _weft_qsbr_flush_retired_pools(void);
 
