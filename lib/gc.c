@@ -674,9 +674,20 @@ static void release_hold(weft_object *o)
     weft_decref(o);
 }
 
-/* Steps 6-7 with the world running. Returns the uncollectable count; U keeps
- * only what was not resurrected. */
-static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
+/* World stopped, after finalizers and callbacks: weakrefs they made to
+ * members of U that stay garbage are cleared too, without callbacks (as
+ * CPython 3.14 does), so that none hands out an object about to be cleared. */
+static void clear_new_weakrefs(objvec *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (weft_load_relaxed(&u->items[i]->flags) & WEFT_OBJ_WEAKREFS)
+            _weft_weakref_clear_for_gc(u->items[i], NULL);
+}
+
+/* Steps 6-7 with the world running (code_ran: weakref callbacks ran, and
+ * may have resurrected members, as finalizers may). Returns the
+ * uncollectable count; U keeps only what was not resurrected. */
+static long finish(objvec *u, u_summary sum, int gen, unsigned dbg, bool code_ran)
 {
     /* Finalizers, once each. */
     bool finalized = false;
@@ -690,12 +701,13 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg)
         }
     }
     objvec resurrected = {0};
-    if (finalized) {
+    if (finalized || code_ran) {
         weft_stw_times t;
         weft_objstack dead = {NULL};
         _weft_stop_the_world(&t);
         _weft_brc_merge_all_world_stopped(&dead);
         find_resurrected(u, &resurrected);
+        clear_new_weakrefs(u);
         _weft_start_the_world(&t);
         free_dead(&dead);
         pthread_mutex_lock(&gc_lock);
@@ -854,8 +866,8 @@ long _weft_gc_collect_now(int gen)
     u_summary sum = hold_unreachable(&u);
 
     free_dead(&dead);
-    _weft_weakref_run_gc_callbacks(&wr_callbacks);
-    long uncollectable = finish(&u, sum, gen, dbg);
+    bool code_ran = _weft_weakref_run_gc_callbacks(&wr_callbacks);
+    long uncollectable = finish(&u, sum, gen, dbg, code_ran);
     long found = (long)u.n; /* what finalizers resurrected is not counted */
     objvec_free(&u);
 

@@ -220,7 +220,7 @@ size_t weft_weakref_count(weft_object *obj)
 
 /* Clear every weakref to o and set aside, with a reference, those whose
  * callback must run: live weakrefs with a callback, except (for a collection)
- * weakrefs that are garbage themselves. A dying weakref is skipped: its
+ * weakrefs that are garbage themselves; none if callbacks is NULL. A dying weakref is skipped: its
  * dealloc waits for the stripe lock, then finds itself cleared. */
 static void clear_weakrefs_to(weft_object *o, weft_objstack *callbacks, bool in_collection)
 {
@@ -232,7 +232,7 @@ static void clear_weakrefs_to(weft_object *o, weft_objstack *callbacks, bool in_
             next = r->next;
             r->next = r->prev = NULL;
             weft_store_release(&r->referent, NULL);
-            if (!r->callback)
+            if (!r->callback || !callbacks)
                 continue;
             if (in_collection) {
                 gc_slot *slot = _weft_gc_slot_of(&r->ob);
@@ -270,7 +270,9 @@ void _weft_weakref_clear_for_gc(weft_object *o, weft_objstack *callbacks)
     clear_weakrefs_to(o, callbacks, true);
 }
 
-void _weft_weakref_run_gc_callbacks(weft_objstack *callbacks)
+bool _weft_weakref_run_gc_callbacks(weft_objstack *callbacks)
 {
+    bool any = !_weft_objstack_is_empty(callbacks);
     run_callbacks(callbacks);
+    return any;
 }

@@ -173,6 +173,114 @@ static void test_resurrection_count(void)
     CHECK_EQ_INT(weft_gc_collect(2), 2); /* finalized once: now it goes */
 }
 
+/* A finalizer makes weakrefs to members of its own garbage: they are
+ * cleared (without callbacks) before the members are, so that none hands
+ * out a cleared object. The callback of the weakref to A used to run at A's
+ * death and get B, cleared but alive, from the weakref to B. */
+typedef struct fnode {
+    weft_object ob;
+    weft_object *child;
+} fnode;
+
+static weft_object *wr_first, *wr_second;
+static int late_callbacks, late_callback_got_object;
+
+static void on_late_clear(weft_object *ref, void *arg)
+{
+    (void)ref, (void)arg;
+    late_callbacks++;
+    weft_object *got = weft_weakref_get(wr_second);
+    late_callback_got_object += got != NULL;
+    weft_xdecref(got);
+}
+
+static void fnode_finalize(weft_object *self)
+{
+    fnode *n = (fnode *)self;
+    if (!wr_first && n->child) { /* the first to be finalized */
+        wr_first = weft_weakref_new(self, on_late_clear, NULL);
+        wr_second = weft_weakref_new(n->child, NULL, NULL);
+    }
+}
+
+static int fnode_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    fnode *n = (fnode *)self;
+    return n->child ? visit(n->child, arg) : 0;
+}
+
+static void fnode_clear(weft_object *self)
+{
+    weft_clearref(&((fnode *)self)->child);
+}
+
+static const weft_type fnode_type = {
+    .name = "gc_semantics.fnode",
+    .basic_size = sizeof(fnode),
+    .flags = WEFT_TYPE_GC,
+    .traverse = fnode_traverse,
+    .clear = fnode_clear,
+    .finalize = fnode_finalize,
+    .dealloc = fnode_clear,
+};
+
+static void test_weakrefs_made_by_finalizers(void)
+{
+    weft_object *a = weft_new(&fnode_type), *b = weft_new(&fnode_type);
+    REQUIRE(a && b);
+    weft_setref(&((fnode *)a)->child, weft_newref(b));
+    weft_setref(&((fnode *)b)->child, weft_newref(a));
+    weft_decref(a);
+    weft_decref(b);
+    CHECK_EQ_INT(weft_gc_collect(2), 2);
+    REQUIRE(wr_first && wr_second);
+    CHECK_EQ_INT(late_callback_got_object, 0);
+    CHECK_EQ_INT(late_callbacks, 0); /* cleared without callbacks */
+    CHECK(weft_weakref_get(wr_first) == NULL);
+    CHECK(weft_weakref_get(wr_second) == NULL);
+    weft_decref(wr_first);
+    weft_decref(wr_second);
+}
+
+/* A collection's weakref callback takes strong references to members of
+ * the garbage (weft_gc_get_objects): they are resurrected, as a finalizer's
+ * would be, not cleared under the new holder and counted collected. */
+static weft_object *kept_objects;
+
+static void keep_every_object(weft_object *ref, void *arg)
+{
+    (void)ref, (void)arg;
+    if (!kept_objects)
+        kept_objects = weft_gc_get_objects(-1);
+}
+
+static void test_callback_resurrects(void)
+{
+    weft_object *a = cnode_new(40), *b = cnode_new(41);
+    REQUIRE(a && b);
+    link_to(a, b);
+    link_to(b, a);
+    weft_object *ref = weft_weakref_new(a, keep_every_object, NULL);
+    REQUIRE(ref);
+    weft_decref(a);
+    weft_decref(b);
+    CHECK_EQ_INT(weft_gc_collect(2), 0);
+    REQUIRE(kept_objects != NULL);
+    CHECK_EQ_INT(deaths(40) + deaths(41), 0);
+    size_t intact = 0, pos = 0;
+    weft_object *o;
+    while ((o = weft_list_next(kept_objects, &pos)) != NULL) {
+        if (weft_type_of(o) == &cnode_type && ((node *)o)->id >= 40 && ((node *)o)->id <= 41)
+            intact += ((node *)o)->child != NULL;
+        weft_decref(o);
+    }
+    CHECK_EQ_INT(intact, 2);
+    weft_decref(kept_objects);
+    weft_decref(ref);
+    CHECK_EQ_INT(weft_gc_collect(2), 2);
+    CHECK_EQ_INT(deaths(40) + deaths(41), 2);
+}
+
 /* Bad input to the weakref functions is an error, not a crash. */
 static void test_weakref_input(void)
 {
@@ -219,6 +327,8 @@ int main(void)
     test_nested_collect();
     test_chain_through_unclearable();
     test_resurrection_count();
+    test_weakrefs_made_by_finalizers();
+    test_callback_resurrects();
     test_weakref_input();
     test_weakref_to_immortal();
 
