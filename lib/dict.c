@@ -377,9 +377,11 @@ int weft_dict_del(weft_object *o, weft_object *key)
     weft_store_release(&entry->value, NULL);
     size_t used = weft_load_relaxed(&d->used) - 1;
     weft_store_release(&d->used, used);
-    /* Shrink a table that is mostly empty (resize down). */
-    if (t->log2_size > MIN_LOG2 && used < t->usable / 8)
-        resize_locked(d, used * 3 > 5 ? used * 3 : 5); /* on failure the old table stays */
+    /* Shrink a table that is mostly empty (resize down). On failure the old
+     * table stays, and the delete still succeeded: no error is left set. */
+    if (t->log2_size > MIN_LOG2 && used < t->usable / 8 &&
+        resize_locked(d, used * 3 > 5 ? used * 3 : 5) != 0)
+        weft_error_clear();
     _weft_object_unlock(o);
     weft_decref(old_value);
     weft_decref(old_key);
@@ -526,6 +528,10 @@ int weft_dict_next(weft_object *o, size_t *pos, weft_object **key, weft_object *
 {
     if (!check_dict(o, "weft_dict_next"))
         return 0;
+    if (!pos) {
+        _weft_set_error(WEFT_EINVAL, "weft_dict_next: NULL position");
+        return 0;
+    }
     weft_dict *d = DICT(o);
     _weft_object_lock(o);
     dict_table *t = table_of(d);

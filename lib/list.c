@@ -392,6 +392,10 @@ weft_object *weft_list_next(weft_object *o, size_t *pos)
 {
     if (!check_list(o, "weft_list_next"))
         return NULL;
+    if (!pos) {
+        _weft_set_error(WEFT_EINVAL, "weft_list_next: NULL position");
+        return NULL;
+    }
     weft_object *item = get_item(LIST(o), *pos, false);
     if (item)
         (*pos)++;

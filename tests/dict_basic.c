@@ -132,6 +132,40 @@ int main(void)
     CHECK_EQ_INT(weft_refcount(v), 2); /* only d's reference was added */
     weft_decref(d3);
 
+    /* out of memory in the shrink after a delete: the delete succeeded, and
+     * no error is left set (it used to stay WEFT_ENOMEM) */
+    weft_object *d4 = weft_dict_new(), *ks[64];
+    REQUIRE(d4 != NULL);
+    for (int i = 0; i < 64; i++) {
+        ks[i] = weft_int_new(100000 + i);
+        CHECK_EQ_INT(weft_dict_set(d4, ks[i], ks[i]), 0);
+    }
+    int shrink_failures = 0, stale_errors = 0;
+    for (int i = 0; i < 63; i++) {
+        weft_error_clear();
+        weft_fault_alloc_after(1);
+        CHECK_EQ_INT(weft_dict_del(d4, ks[i]), 0);
+        if (weft_fault_alloc_after(0) == 0) { /* the armed allocation failed */
+            shrink_failures++;
+            stale_errors += weft_error() != WEFT_OK;
+        }
+    }
+    CHECK(shrink_failures > 0);
+    CHECK_EQ_INT(stale_errors, 0);
+    CHECK_EQ_INT(weft_dict_len(d4), 1);
+    weft_object *found = weft_dict_get(d4, ks[63]);
+    CHECK(found == ks[63]);
+    weft_xdecref(found);
+    /* a NULL position: an error, not a crash */
+    weft_object *nk, *nv;
+    CHECK_EQ_INT(weft_dict_next(d4, NULL, &nk, &nv), 0);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK(weft_list_next(lst, NULL) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    weft_decref(d4);
+    for (int i = 0; i < 64; i++)
+        weft_decref(ks[i]);
+
     weft_decref(d);
     CHECK_EQ_INT(node_deaths[1], 0);
     weft_decref(v);
