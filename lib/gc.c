@@ -90,7 +90,7 @@ static void objvec_free(objvec *v)
 
 typedef struct collection {
     size_t ncandidates;
-    size_t weakly_referenced; /* candidates with the WEAKREFS flag */
+    size_t weakly_referenced; /* candidates with the WEAKREFS flag, or weakrefs */
     objvec worklist;
     bool out_of_memory;
     /* The marking sweep's position in the walk's side tables, which lie in
@@ -231,7 +231,7 @@ static void add_candidate(weft_object *o, gc_slot *slot, void *arg)
     long count = candidate_count(o);
     if (count <= 0)
         return;
-    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
+    if ((weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS) || o->type == &weft_weakref_type)
         c->weakly_referenced++;
     take_candidate(c, o, slot, count);
 }
@@ -797,10 +797,14 @@ static void collect_unreachable_registered(gc_heap_walk *w, objvec *u, collectio
     _weft_gc_walk_registered(w, GC_SLOT_CANDIDATE, add_unreachable, &r);
 }
 
+/* World stopped, o in U: weakrefs to it cleared (their callbacks set aside,
+ * but for weakrefs in U); a weakref in U unlinked from its referent. */
 static void clear_weakrefs_if_any(weft_object *o, gc_slot *slot, void *wr_callbacks)
 {
     if (weft_load_relaxed(&o->flags) & WEFT_OBJ_WEAKREFS)
         _weft_weakref_clear_for_gc(o, wr_callbacks);
+    if (o->type == &weft_weakref_type)
+        _weft_weakref_detach_for_gc(o);
 }
 
 /* Survivors of a generation-1 collection become long-lived (collector.c). */

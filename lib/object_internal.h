@@ -96,6 +96,9 @@ void _weft_weakref_clear_for_gc(weft_object *o, struct weft_objstack *callbacks)
 /* ... this, called once the world has resumed: did any run? With callbacks
  * NULL, the clear runs none (weakrefs made by finalizers, cleared after). */
 bool _weft_weakref_run_gc_callbacks(struct weft_objstack *callbacks);
+/* World stopped, a weakref that is garbage itself: unlinked from its
+ * referent, so that no thread reaches it (the collection adopts it). */
+void _weft_weakref_detach_for_gc(weft_object *weakref);
 void _weft_gc_frozen_died(void);
 void _weft_gc_release_garbage(void);
 /* Objects whose memory the runtime allocated (weft_new): freed with this. */

@@ -104,9 +104,10 @@ static void unlink_locked(weakref_entry *e, weft_weakref *r)
     r->next = r->prev = NULL;
 }
 
-static void weakref_dealloc(weft_object *self)
+/* Unlink r from its referent's list: from then on no thread reaches r
+ * through the referent. */
+static void weakref_detach(weft_weakref *r)
 {
-    weft_weakref *r = (weft_weakref *)self;
     weft_object *referent = weft_load_acquire(&r->referent);
     if (!referent)
         return;
@@ -121,11 +122,40 @@ static void weakref_dealloc(weft_object *self)
     pthread_mutex_unlock(lock);
 }
 
+static void weakref_dealloc(weft_object *self)
+{
+    weakref_detach((weft_weakref *)self);
+}
+
+/* A weakref holds no strong reference; it is tracked so that a collection
+ * can tell one that is garbage itself (held only by garbage), whose
+ * callback must not run (CPython's rule). */
+static int weakref_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    (void)self, (void)visit, (void)arg;
+    return 0;
+}
+
+static void weakref_clear(weft_object *self)
+{
+    weft_weakref *r = (weft_weakref *)self;
+    weakref_detach(r);
+    r->callback = NULL; /* detached: no thread reads it any more */
+}
+
 const weft_type weft_weakref_type = {
     .name = "weakref",
     .basic_size = sizeof(weft_weakref),
+    .flags = WEFT_TYPE_GC,
+    .traverse = weakref_traverse,
+    .clear = weakref_clear,
     .dealloc = weakref_dealloc,
 };
+
+void _weft_weakref_detach_for_gc(weft_object *weakref)
+{
+    weakref_detach((weft_weakref *)weakref);
+}
 
 int weft_is_weakref(const weft_object *o)
 {

@@ -281,6 +281,39 @@ static void test_callback_resurrects(void)
     CHECK_EQ_INT(deaths(40) + deaths(41), 2);
 }
 
+/* A weakref held only by garbage is garbage too: its callback never runs,
+ * and once collected it is off its (surviving) referent's list, so that the
+ * referent's later death finds nothing to call. */
+static int garbage_ref_callbacks;
+
+static void count_garbage_ref_callback(weft_object *ref, void *arg)
+{
+    (void)ref, (void)arg;
+    garbage_ref_callbacks++;
+}
+
+static void test_garbage_weakref_to_survivor(void)
+{
+    weft_object *survivor = cnode_new(50);
+    weft_object *c = cnode_new(51), *l = weft_list_new(0);
+    REQUIRE(survivor && c && l);
+    weft_object *ref = weft_weakref_new(survivor, count_garbage_ref_callback, NULL);
+    REQUIRE(ref);
+    CHECK_EQ_INT(weft_list_append(l, ref), 0);
+    CHECK_EQ_INT(weft_list_append(l, c), 0);
+    link_to(c, l);
+    weft_decref(ref);
+    weft_decref(l);
+    weft_decref(c);
+    CHECK_EQ_INT(weft_weakref_count(survivor), 1);
+    CHECK_EQ_INT(weft_gc_collect(2), 3); /* c, l and the weakref */
+    CHECK_EQ_INT(deaths(51), 1);
+    CHECK_EQ_INT(weft_weakref_count(survivor), 0);
+    weft_decref(survivor);
+    CHECK_EQ_INT(deaths(50), 1);
+    CHECK_EQ_INT(garbage_ref_callbacks, 0);
+}
+
 /* Bad input to the weakref functions is an error, not a crash. */
 static void test_weakref_input(void)
 {
@@ -329,6 +362,7 @@ int main(void)
     test_resurrection_count();
     test_weakrefs_made_by_finalizers();
     test_callback_resurrects();
+    test_garbage_weakref_to_survivor();
     test_weakref_input();
     test_weakref_to_immortal();
 
