@@ -947,6 +947,7 @@ typedef struct gather {
     bool referrers;
     uint32_t set_flags, clear_flags;
     size_t changed;
+    int only_age; /* >= 0: only objects of this generation */
 } gather;
 
 static int visit_is_target(weft_object *child, void *arg)
@@ -977,6 +978,8 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
         return;
     }
     if (g->referrers && !o->type->traverse(o, visit_is_target, g->target))
+        return;
+    if (g->only_age >= 0 && _weft_gc_age_of(o, slot) != g->only_age)
         return;
     if (objvec_push(&g->found, o))
         weft_incref(o);
@@ -1059,7 +1062,7 @@ static weft_object *list_of(objvec *v)
 
 weft_object *weft_gc_get_referrers(weft_object *target)
 {
-    gather g = {{0}, target, true, 0, 0, 0};
+    gather g = {{0}, target, true, 0, 0, 0, -1};
     if (walk_stopped("weft_gc_get_referrers", &g, 2) != 0)
         return NULL;
     return list_of(&g.found);
@@ -1103,7 +1106,7 @@ weft_object *weft_gc_get_objects(int gen)
         _weft_set_error(WEFT_EINVAL, "weft_gc_get_objects: generation %d", gen);
         return NULL;
     }
-    gather g = {{0}, NULL, false, 0, 0, 0};
+    gather g = {{0}, NULL, false, 0, 0, 0, gen};
     if (walk_stopped("weft_gc_get_objects", &g, gen < 0 ? 2 : gen) != 0)
         return NULL;
     return list_of(&g.found);
@@ -1111,14 +1114,14 @@ weft_object *weft_gc_get_objects(int gen)
 
 void weft_gc_freeze(void)
 {
-    gather g = {{0}, NULL, false, WEFT_OBJ_FROZEN, 0, 0};
+    gather g = {{0}, NULL, false, WEFT_OBJ_FROZEN, 0, 0, -1};
     if (walk_stopped("weft_gc_freeze", &g, 2) == 0)
         weft_fetch_add_relaxed(&frozen_count, g.changed);
 }
 
 void weft_gc_unfreeze(void)
 {
-    gather g = {{0}, NULL, false, 0, WEFT_OBJ_FROZEN, 0};
+    gather g = {{0}, NULL, false, 0, WEFT_OBJ_FROZEN, 0, -1};
     if (walk_stopped("weft_gc_unfreeze", &g, 2) == 0)
         weft_store_relaxed(&frozen_count, 0);
 }

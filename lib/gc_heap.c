@@ -316,6 +316,13 @@ void _weft_gc_walk_registry(gc_heap_walk *w, void (*fn)(weft_object *o, gc_slot 
     }
 }
 
+int _weft_gc_age_of(const weft_object *o, const gc_slot *slot)
+{
+    if (weft_load_relaxed(&o->flags) & WEFT_OBJ_POOLED)
+        return weft_load_relaxed(&_weft_pool_of(o)->gc_age);
+    return caa_container_of(slot, registry_node, slot)->age; /* a registry walk's slot */
+}
+
 gc_slot *_weft_gc_slot_of_unpooled(const weft_object *o)
 {
     if (!(weft_load_relaxed(&o->flags) & WEFT_OBJ_GC_REGISTERED))

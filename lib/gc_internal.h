@@ -100,6 +100,8 @@ WEFT_INLINE gc_slot *_weft_gc_slot_of(const weft_object *o)
     }
     return _weft_gc_slot_of_unpooled(o);
 }
+/* The generation of an object a walk passed with its slot. */
+int _weft_gc_age_of(const weft_object *o, const gc_slot *slot);
 /* Free the side tables; with `age`, survivors of the walk grow older. */
 void _weft_gc_walk_end(gc_heap_walk *w, bool age);
 /* walk_end in two halves (walk_end_stopped with `age` counts `promoted`). The first (world stopped) ages the pools, detaches

@@ -314,6 +314,39 @@ static void test_garbage_weakref_to_survivor(void)
     CHECK_EQ_INT(garbage_ref_callbacks, 0);
 }
 
+/* weft_gc_get_objects(gen) lists generation gen alone (CPython's
+ * gc.get_objects(generation)); it used to list every generation up to gen,
+ * so a young object showed in all three. */
+static bool lists(weft_object *l, weft_object *o)
+{
+    bool found = false;
+    size_t pos = 0;
+    weft_object *item;
+    while ((item = weft_list_next(l, &pos)) != NULL) {
+        found |= item == o;
+        weft_decref(item);
+    }
+    return found;
+}
+
+static void test_get_objects_generation(void)
+{
+    weft_object *young = cnode_new(60);
+    REQUIRE(young);
+    bool in[WEFT_GC_GENERATIONS + 1];
+    for (int gen = -1; gen < WEFT_GC_GENERATIONS; gen++) {
+        weft_object *l = weft_gc_get_objects(gen);
+        REQUIRE(l != NULL);
+        in[gen + 1] = lists(l, young);
+        weft_decref(l);
+    }
+    CHECK(in[0]);  /* all */
+    CHECK(in[1]);  /* generation 0 */
+    CHECK(!in[2]); /* not generation 1 */
+    CHECK(!in[3]); /* not generation 2 */
+    weft_decref(young);
+}
+
 /* Bad input to the weakref functions is an error, not a crash. */
 static void test_weakref_input(void)
 {
@@ -363,6 +396,7 @@ int main(void)
     test_weakrefs_made_by_finalizers();
     test_callback_resurrects();
     test_garbage_weakref_to_survivor();
+    test_get_objects_generation();
     test_weakref_input();
     test_weakref_to_immortal();
 

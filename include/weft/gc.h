@@ -77,7 +77,7 @@ WEFT_API weft_object *weft_gc_get_referrers(weft_object *target);
 /* A new list of the objects o refers to (through its type's traverse, run
  * with the world stopped: other threads may be changing o). */
 WEFT_API weft_object *weft_gc_get_referents(weft_object *o);
-/* A new list of the tracked objects of generation gen (-1: all). */
+/* A new list of the tracked objects of generation gen alone (-1: all). */
 WEFT_API weft_object *weft_gc_get_objects(int gen);
 
 /* Move every tracked object to a permanent generation that collections
