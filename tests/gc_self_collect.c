@@ -1,9 +1,10 @@
 /* Collections on the threads that ask for them (gc_thread = 0): two threads
- * collect at once, and their collections overlap outside their stops. Each
- * collection's weakref callbacks are its own: they used to go through one
- * stack shared by all collections, so that a callback that reached a
- * safepoint let another collection push onto it while the first popped,
- * and a weakref was released twice ("decref of a freed object").
+ * collect at once. Their collections used to overlap outside their stops,
+ * and their weakref callbacks went through one stack shared by all
+ * collections, so that a callback that reached a safepoint let another
+ * collection push onto it while the first popped, and a weakref was
+ * released twice ("decref of a freed object"). Collections now run one at
+ * a time, and each keeps its callbacks on its own stack.
  *
  * Each thread makes ROUNDS rounds of CYCLES two-node cycles, each with a
  * surviving weakref whose callback reaches a safepoint and allocates, then

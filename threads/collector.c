@@ -96,6 +96,12 @@ static WEFT_ATOMIC(int) collecting;
 /* This thread runs a collection: a weft_gc_collect from its finalizers or
  * callbacks returns 0 at once (CPython's rule), and no trigger starts one. */
 static __thread bool in_collection;
+/* With no collector thread, collections run on the threads that start them,
+ * one at a time (collector_lock): a weft_gc_collect that overlapped another
+ * thread's collection found that collection's garbage held by it, and
+ * returned with it still alive. An explicit one waits, in a blocking region
+ * (as it waits for the collector thread otherwise); a trigger skips. */
+static int own_collections;
 static WEFT_ATOMIC(bool) collector_on;   /* the collector thread runs */
 static WEFT_ATOMIC(uint32_t) reset_epoch; /* young resets; a futex word */
 static WEFT_ATOMIC(uint32_t) backlog_waiters;
@@ -214,6 +220,18 @@ static long run_collection(int gen)
     long found = _weft_gc_collect_now(gen);
     in_collection = false;
     weft_fetch_sub_relaxed(&collecting, 1);
+    return found;
+}
+
+/* Run a collection here, as the only one running on its own thread (the
+ * caller counted it in own_collections under collector_lock). */
+static long run_own_collection(int gen)
+{
+    long found = run_collection(gen);
+    pthread_mutex_lock(&collector_lock);
+    own_collections--;
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&collector_lock);
     return found;
 }
 
@@ -408,9 +426,24 @@ long weft_gc_collect(int gen)
         return 0;
     for (;;) {
         pthread_mutex_lock(&collector_lock);
-        if (!thread_running || is_collector_thread) {
+        if (is_collector_thread) {
             pthread_mutex_unlock(&collector_lock);
             return run_collection(gen);
+        }
+        if (!thread_running && own_collections == 0) {
+            own_collections++;
+            pthread_mutex_unlock(&collector_lock);
+            return run_own_collection(gen);
+        }
+        if (!thread_running) { /* another thread's collection runs */
+            pthread_mutex_unlock(&collector_lock);
+            weft_blocking_begin();
+            pthread_mutex_lock(&collector_lock);
+            while (!thread_running && own_collections > 0)
+                pthread_cond_wait(&done_cond, &collector_lock);
+            pthread_mutex_unlock(&collector_lock);
+            weft_blocking_end();
+            continue;
         }
         uint64_t mine = request_locked(gen), run = collector_runs;
         pthread_mutex_unlock(&collector_lock);
@@ -445,10 +478,13 @@ static void maybe_trigger(void)
         pthread_mutex_unlock(&collector_lock);
         return;
     }
-    pthread_mutex_unlock(&collector_lock);
     weft_thread *t = _weft_tls_thread;
-    if (t && t->dealloc_depth == 0)
-        run_collection(gen);
+    bool run_here = t && t->dealloc_depth == 0 && own_collections == 0;
+    if (run_here)
+        own_collections++;
+    pthread_mutex_unlock(&collector_lock);
+    if (run_here)
+        run_own_collection(gen);
 }
 
 /* 1.5 x the young trigger, saturated: a threshold near LONG_MAX (a program
