@@ -32,10 +32,13 @@ WEFT_API void weft_gc_disable(void);
 WEFT_API int weft_gc_is_enabled(void);
 
 /* Collect generations 0..gen (0, 1 or 2; -1 for 2) and wait for it. Returns
- * the number of unreachable objects found, or -1 (WEFT_EINVAL for a bad
- * generation, WEFT_ESTATE if the thread is not attached or is inside a
- * blocking region). Works while the collector is disabled (as gc.collect
- * does). */
+ * the number of unreachable objects found (less those a finalizer
+ * or callback resurrected), or -1 (WEFT_EINVAL for a bad generation,
+ * WEFT_ESTATE if the thread is not attached or is inside a blocking region).
+ * Works while the collector is disabled (as gc.collect does). Called from a
+ * finalizer or callback of the calling thread's own collection, it returns 0
+ * at once (as gc.collect does). With the collector thread off, it waits for
+ * another thread's collection to end before it runs its own. */
 WEFT_API long weft_gc_collect(int gen);
 
 /* The defaults are CPython's (2000, 10, 10), with one difference: while
