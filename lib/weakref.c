@@ -250,8 +250,9 @@ size_t weft_weakref_count(weft_object *obj)
 
 /* Clear every weakref to o and set aside, with a reference, those whose
  * callback must run: live weakrefs with a callback, except (for a collection)
- * weakrefs that are garbage themselves; none if callbacks is NULL. A dying weakref is skipped: its
- * dealloc waits for the stripe lock, then finds itself cleared. */
+ * weakrefs that are garbage themselves; none if callbacks is NULL. A dying
+ * weakref is skipped: its dealloc waits for the stripe lock, then finds
+ * itself cleared. */
 static void clear_weakrefs_to(weft_object *o, weft_objstack *callbacks, bool in_collection)
 {
     pthread_mutex_t *lock = stripe_of(o);
