@@ -12,6 +12,7 @@
  * may leak. */
 #include "check.h"
 #include "objtest.h"
+#include <unistd.h>
 
 #define THREADS 2
 #define ROUNDS 150
@@ -66,6 +67,94 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A weft_gc_collect beside another thread's collection waits for it to
+ * end. Thread B's full collection finds main's cycle and runs its
+ * finalizer, which holds B there until main has called weft_gc_collect(2)
+ * (and 100 ms more). Main's collection used to run meanwhile, find the
+ * cycle held by B's collection, and return with it alive; it now waits for
+ * B's, and the cycle is dead when it returns. If main were slower than the
+ * 100 ms, it would find the cycle dead either way: the test never fails
+ * spuriously, it proves less. */
+typedef struct slow_node {
+    weft_object ob;
+    weft_object *child;
+} slow_node;
+
+static atomic_bool finalizer_entered, main_collecting;
+static atomic_int slow_deaths;
+
+static void slow_finalize(weft_object *self)
+{
+    (void)self;
+    if (atomic_exchange(&finalizer_entered, true))
+        return; /* the other node */
+    while (!atomic_load(&main_collecting))
+        sched_yield();
+    usleep(100 * 1000);
+}
+
+static int slow_traverse(weft_object *self, weft_visit_fn visit, void *arg)
+{
+    slow_node *n = (slow_node *)self;
+    return n->child ? visit(n->child, arg) : 0;
+}
+
+static void slow_clear(weft_object *self)
+{
+    weft_clearref(&((slow_node *)self)->child);
+}
+
+static void slow_dealloc(weft_object *self)
+{
+    atomic_fetch_add(&slow_deaths, 1);
+    slow_clear(self);
+}
+
+static const weft_type slow_type = {
+    .name = "gc_self_collect.slow_node",
+    .basic_size = sizeof(slow_node),
+    .flags = WEFT_TYPE_GC,
+    .traverse = slow_traverse,
+    .clear = slow_clear,
+    .finalize = slow_finalize,
+    .dealloc = slow_dealloc,
+};
+
+static void *collect_once(void *arg)
+{
+    (void)arg;
+    if (weft_thread_attach() != 0) {
+        atomic_fetch_add(&failures, 1);
+        atomic_store(&finalizer_entered, true);
+        return NULL;
+    }
+    if (weft_gc_collect(2) < 0)
+        atomic_fetch_add(&failures, 1);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_collect_beside_another(void)
+{
+    weft_object *a = weft_new(&slow_type), *b = weft_new(&slow_type);
+    REQUIRE(a && b);
+    weft_setref(&((slow_node *)a)->child, weft_newref(b));
+    weft_setref(&((slow_node *)b)->child, weft_newref(a));
+    weft_decref(a);
+    weft_decref(b);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, collect_once, NULL) == 0);
+    weft_blocking_begin();
+    while (!atomic_load(&finalizer_entered))
+        sched_yield();
+    weft_blocking_end();
+    atomic_store(&main_collecting, true);
+    CHECK(weft_gc_collect(2) >= 0);
+    CHECK_EQ_INT(atomic_load(&slow_deaths), 2); /* 0 before: held by B's collection */
+    weft_test_join(t);
+    CHECK_EQ_INT(atomic_load(&slow_deaths), 2);
+}
+
 int main(void)
 {
     weft_config config;
@@ -82,6 +171,8 @@ int main(void)
      * latest, and each weakref survives that collection. */
     CHECK_EQ_INT(atomic_load(&callbacks), (long)THREADS * ROUNDS * CYCLES);
     CHECK_EQ_INT(atomic_load(&node_dead_total), 2L * THREADS * ROUNDS * CYCLES);
+    test_collect_beside_another();
+    CHECK_EQ_INT(atomic_load(&failures), 0);
     CHECK_EQ_INT(weft_shutdown(), 0);
     return check_finish();
 }
