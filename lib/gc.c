@@ -931,7 +931,9 @@ int weft_gc_untrack(weft_object *o)
         return -1;
     }
     /* Untracking leaves the permanent generation too (CPython's lists): a
-     * frozen object tracked again is a young one. */
+     * frozen object tracked again is a young one, and unfreeze, which walks
+     * tracked objects, never misses a frozen one. weft_tuple_maybe_untrack
+     * comes here too. */
     uint32_t old = atomic_fetch_and_explicit(&o->flags, ~(WEFT_OBJ_GC_TRACKED | WEFT_OBJ_FROZEN),
                                              memory_order_relaxed);
     if (old & WEFT_OBJ_GC_TRACKED)
@@ -959,9 +961,7 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
 {
     gather *g = arg;
     uint32_t flags = weft_load_relaxed(&o->flags);
-    /* Untracked objects are skipped, except by a clear of flags they still
-     * carry (one frozen, then untracked by the runtime: a tuple of atoms). */
-    if (!(flags & WEFT_OBJ_GC_TRACKED) && !(flags & g->clear_flags))
+    if (!(flags & WEFT_OBJ_GC_TRACKED))
         return;
     if (g->set_flags | g->clear_flags) {
         uint32_t want = (flags | g->set_flags) & ~g->clear_flags;

@@ -189,7 +189,5 @@ void weft_tuple_maybe_untrack(weft_object *o)
         if (!item || keeps_tuple_tracked(item))
             return;
     }
-    if (atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_TRACKED, memory_order_relaxed) &
-        WEFT_OBJ_GC_TRACKED)
-        _weft_gc_young_count(-1);
+    weft_gc_untrack(o); /* the one untrack of a live object (it leaves the frozen set too) */
 }

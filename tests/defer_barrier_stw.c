@@ -33,34 +33,29 @@ static void *barrier_loop(void *arg)
     return NULL;
 }
 
-static void *collect_loop(void *arg)
+static void collect_step(void)
 {
-    (void)arg;
-    if (weft_thread_attach() != 0) {
+    if (weft_gc_collect(0) < 0)
         atomic_fetch_add(&failures, 1);
-        return NULL;
-    }
-    while (!atomic_load(&done)) {
-        if (weft_gc_collect(0) < 0)
-            atomic_fetch_add(&failures, 1);
-        atomic_fetch_add(&collections, 1);
-    }
-    weft_thread_detach();
-    return NULL;
+    atomic_fetch_add(&collections, 1);
 }
 
-static void *mutator_loop(void *arg)
+static void mutate_step(void)
 {
-    (void)arg;
+    weft_object *o = weft_int_new(100000);
+    weft_xdecref(o);
+    weft_safepoint();
+}
+
+/* A thread that runs step (a void (*)(void)) until the barriers are done. */
+static void *until_done(void *step)
+{
     if (weft_thread_attach() != 0) {
         atomic_fetch_add(&failures, 1);
         return NULL;
     }
-    while (!atomic_load(&done)) {
-        weft_object *o = weft_int_new(100000);
-        weft_xdecref(o);
-        weft_safepoint();
-    }
+    while (!atomic_load(&done))
+        ((void (*)(void))step)();
     weft_thread_detach();
     return NULL;
 }
@@ -70,8 +65,8 @@ int main(void)
     REQUIRE(weft_init(NULL) == 0);
     pthread_t a, b, c;
     REQUIRE(pthread_create(&a, NULL, barrier_loop, NULL) == 0);
-    REQUIRE(pthread_create(&b, NULL, collect_loop, NULL) == 0);
-    REQUIRE(pthread_create(&c, NULL, mutator_loop, NULL) == 0);
+    REQUIRE(pthread_create(&b, NULL, until_done, (void *)collect_step) == 0);
+    REQUIRE(pthread_create(&c, NULL, until_done, (void *)mutate_step) == 0);
     weft_test_join(a);
     weft_test_join(b);
     weft_test_join(c);

@@ -75,15 +75,15 @@ static void *worker(void *arg)
  * B's, and the cycle is dead when it returns. If main were slower than the
  * 100 ms, it would find the cycle dead either way: the test never fails
  * spuriously, it proves less. */
-typedef struct slow_node {
-    weft_object ob;
-    weft_object *child;
-} slow_node;
-
+#define SLOW_ID 100
 static atomic_bool finalizer_entered, main_collecting;
-static atomic_int slow_deaths;
 
-static void slow_finalize(weft_object *self)
+static long slow_deaths(void)
+{
+    return atomic_load(&node_deaths[SLOW_ID]) + atomic_load(&node_deaths[SLOW_ID + 1]);
+}
+
+static void hold_collection(weft_object *self)
 {
     (void)self;
     if (atomic_exchange(&finalizer_entered, true))
@@ -93,32 +93,7 @@ static void slow_finalize(weft_object *self)
     usleep(100 * 1000);
 }
 
-static int slow_traverse(weft_object *self, weft_visit_fn visit, void *arg)
-{
-    slow_node *n = (slow_node *)self;
-    return n->child ? visit(n->child, arg) : 0;
-}
-
-static void slow_clear(weft_object *self)
-{
-    weft_clearref(&((slow_node *)self)->child);
-}
-
-static void slow_dealloc(weft_object *self)
-{
-    atomic_fetch_add(&slow_deaths, 1);
-    slow_clear(self);
-}
-
-static const weft_type slow_type = {
-    .name = "gc_self_collect.slow_node",
-    .basic_size = sizeof(slow_node),
-    .flags = WEFT_TYPE_GC,
-    .traverse = slow_traverse,
-    .clear = slow_clear,
-    .finalize = slow_finalize,
-    .dealloc = slow_dealloc,
-};
+static const weft_type slow_type = FINALIZABLE_NODE_TYPE("gc_self_collect.slow", hold_collection);
 
 static void *collect_once(void *arg)
 {
@@ -136,12 +111,7 @@ static void *collect_once(void *arg)
 
 static void test_collect_beside_another(void)
 {
-    weft_object *a = weft_new(&slow_type), *b = weft_new(&slow_type);
-    REQUIRE(a && b);
-    weft_setref(&((slow_node *)a)->child, weft_newref(b));
-    weft_setref(&((slow_node *)b)->child, weft_newref(a));
-    weft_decref(a);
-    weft_decref(b);
+    REQUIRE(node_cycle_dropped(&slow_type, SLOW_ID));
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, collect_once, NULL) == 0);
     weft_blocking_begin();
@@ -150,9 +120,9 @@ static void test_collect_beside_another(void)
     weft_blocking_end();
     atomic_store(&main_collecting, true);
     CHECK(weft_gc_collect(2) >= 0);
-    CHECK_EQ_INT(atomic_load(&slow_deaths), 2); /* 0 before: held by B's collection */
+    CHECK_EQ_INT(slow_deaths(), 2); /* 0 before: held by B's collection */
     weft_test_join(t);
-    CHECK_EQ_INT(atomic_load(&slow_deaths), 2);
+    CHECK_EQ_INT(slow_deaths(), 2);
 }
 
 int main(void)

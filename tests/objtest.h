@@ -75,6 +75,15 @@ static const weft_type cnode_type = {
     .dealloc = node_dealloc,
 };
 
+/* A cnode type with a finalizer of the test's own: the initializer of a
+ * static const weft_type. */
+#define FINALIZABLE_NODE_TYPE(type_name, finalize_fn)                                           \
+    {                                                                                          \
+        .name = (type_name), .basic_size = sizeof(node), .flags = WEFT_TYPE_GC,                \
+        .traverse = node_traverse, .clear = node_clear, .finalize = (finalize_fn),             \
+        .dealloc = node_dealloc,                                                               \
+    }
+
 static inline weft_object *node_new(long id, weft_object *child_stolen)
 {
     node *n = (node *)weft_new(&node_type);
@@ -92,6 +101,22 @@ static inline weft_object *cnode_new(long id)
         return NULL;
     n->id = id;
     return &n->ob;
+}
+
+/* Two nodes of type (node-shaped), ids id and id + 1, each the other's
+ * child, and dropped: cyclic garbage. False if one could not be made. */
+static inline bool node_cycle_dropped(const weft_type *type, long id)
+{
+    node *a = (node *)weft_new(type), *b = (node *)weft_new(type);
+    if (a && b) {
+        a->id = id;
+        b->id = id + 1;
+        a->child = weft_newref(&b->ob);
+        b->child = weft_newref(&a->ob);
+    }
+    weft_xdecref(a ? &a->ob : NULL);
+    weft_xdecref(b ? &b->ob : NULL);
+    return a && b;
 }
 
 #endif
