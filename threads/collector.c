@@ -247,6 +247,9 @@ static long run_own_collection(int gen)
 #define COUNTS_FLUSH_PERIOD_NS 100000000ull /* 100 ms */
 #define FLUSH_PAUSE_RATIO 10
 static uint64_t flush_period_ns = COUNTS_FLUSH_PERIOD_NS; /* collector thread */
+/* The flush stops made so far, their pauses' sum and largest: the pacing
+ * above bounds the time the world spends in them (tests: _weft_gc_flush_stats). */
+static WEFT_ATOMIC(uint64_t) flush_stops, flush_pause_sum_ns, flush_pause_max_ns;
 
 static void work_cond_init(void)
 {
@@ -273,6 +276,21 @@ static bool wait_for_work_locked(uint64_t *epoch_seen)
     bool due = epoch == *epoch_seen && _weft_countbuf_pins_outstanding();
     *epoch_seen = epoch;
     return due;
+}
+
+static void note_flush_stop(uint64_t pause_ns)
+{
+    weft_fetch_add_relaxed(&flush_stops, 1);
+    weft_fetch_add_relaxed(&flush_pause_sum_ns, pause_ns);
+    if (pause_ns > weft_load_relaxed(&flush_pause_max_ns)) /* one writer */
+        weft_store_relaxed(&flush_pause_max_ns, pause_ns);
+}
+
+void _weft_gc_flush_stats(weft_gc_flush_stats *out)
+{
+    out->stops = weft_load_relaxed(&flush_stops);
+    out->pause_sum_ns = weft_load_relaxed(&flush_pause_sum_ns);
+    out->pause_max_ns = weft_load_relaxed(&flush_pause_max_ns);
 }
 
 /* Rule: collector_lock is never held by an attached thread that may park
@@ -311,6 +329,7 @@ static void *collector_main(void *arg)
             flush_period_ns = pause_ns * FLUSH_PAUSE_RATIO > COUNTS_FLUSH_PERIOD_NS
                                   ? pause_ns * FLUSH_PAUSE_RATIO
                                   : COUNTS_FLUSH_PERIOD_NS;
+            note_flush_stop(pause_ns);
             _weft_freelists_flush(_weft_tls_thread); /* as after a collection, below */
             epoch_seen = _weft_stw_epoch();
             continue;
