@@ -38,6 +38,29 @@ static uint64_t tuple_hash(weft_object *self)
     return h ? h : 1;
 }
 
+/* Items equal pairwise: the identical object, else by the first one's
+ * type's eq (as a dict compares keys), so that equal tuples, which hash
+ * alike, are one dict key. 1, 0, or -1 if an item's eq failed. */
+static int tuple_eq(weft_object *self, weft_object *other)
+{
+    if (other->type != &weft_tuple_type)
+        return 0;
+    weft_tuple *a = (weft_tuple *)self, *b = (weft_tuple *)other;
+    if (a->size != b->size)
+        return 0;
+    for (size_t i = 0; i < a->size; i++) {
+        weft_object *x = a->items[i], *y = b->items[i];
+        if (x == y)
+            continue;
+        if (!x || !y || !x->type->eq)
+            return 0;
+        int eq = x->type->eq(x, y);
+        if (eq <= 0)
+            return eq;
+    }
+    return 1;
+}
+
 const weft_type weft_tuple_type = {
     .name = "tuple",
     .basic_size = sizeof(weft_tuple),
@@ -47,6 +70,7 @@ const weft_type weft_tuple_type = {
     .clear = tuple_clear,
     .dealloc = tuple_clear,
     .hash = tuple_hash,
+    .eq = tuple_eq,
 };
 
 /* A tuple of n items, its items left for the caller: NULL on overflow or

@@ -47,6 +47,26 @@ int main(void)
     got = weft_dict_get(d, t);
     CHECK(got == v);
     weft_decref(got);
+    /* an equal tuple is the same key (items compared by their types' eq) */
+    weft_object *one = weft_int_new(1), *k1c = key_of(1);
+    weft_object *tb = weft_tuple_pack(2, one, k1c), *tc = weft_tuple_pack(2, one, one);
+    weft_object *tshort = weft_tuple_pack(1, one);
+    got = weft_dict_get(d, tb);
+    CHECK(got == v);
+    weft_decref(got);
+    CHECK_EQ_INT(weft_dict_contains(d, tc), 0);
+    CHECK_EQ_INT(weft_dict_contains(d, tshort), 0);
+    CHECK_EQ_INT(weft_dict_set(d, tb, v2), 0); /* replaces t's value */
+    CHECK_EQ_INT(weft_dict_len(d), 3);
+    got = weft_dict_get(d, t);
+    CHECK(got == v2);
+    weft_decref(got);
+    CHECK_EQ_INT(weft_dict_set(d, tb, v), 0);
+    weft_decref(tb);
+    weft_decref(tc);
+    weft_decref(tshort);
+    weft_decref(k1c);
+    weft_decref(one);
     /* errors: unhashable key (a list), NULL key/value, not a dict */
     weft_object *lst = weft_list_new(0);
     CHECK_EQ_INT(weft_dict_set(d, lst, v), -1);
