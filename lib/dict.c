@@ -17,8 +17,15 @@
  * weft_try_incref and checks that the entry and table still hold it. A key
  * that is not the identical object is compared only after taking a reference
  * to the stored key (so its contents cannot be freed under the comparison),
- * and only for str and int keys; anything else retries under the lock, where
- * a type's own eq may run.
+ * and only for str and int keys; anything else retries under the lock.
+ *
+ * A type's own eq is user code: it may use this very dict, or lock others,
+ * so it never runs under the lock. The writer (or locked reader) takes a
+ * reference to the stored key, unlocks, compares, and locks again; if the
+ * dict changed meanwhile (its version, bumped by every insertion, deletion
+ * and resize), it probes again from the start, as CPython's lookup does
+ * when a comparison mutated the dict. Containers' locks therefore never
+ * nest.
  */
 #include "builtins.h"
 #include "domain.h"
@@ -52,9 +59,10 @@ typedef struct weft_dict {
     weft_object ob;
     WEFT_ATOMIC(dict_table *) table; /* NULL while empty and never filled */
     WEFT_ATOMIC(size_t) used;        /* live entries */
+    uint64_t version; /* lock held: bumped when an entry or the table changes */
 } weft_dict;
 
-_Static_assert(sizeof(weft_dict) == 40, "a dict object fits a 48-byte block");
+_Static_assert(sizeof(weft_dict) == 48, "a dict object fits a 48-byte block");
 
 #define DICT(o) ((weft_dict *)(o))
 
@@ -93,23 +101,26 @@ static int key_hash(weft_object *key, uint64_t *out)
     return 0;
 }
 
-/* Both keys alive. 1, 0, or -1 (error from a type's eq). */
-static int key_equal(weft_object *a, weft_object *b)
-{
-    if (a == b)
-        return 1;
-    if (a->type != b->type)
-        return a->type->eq ? a->type->eq(a, b) : 0;
-    if (a->type == &weft_str_type)
-        return weft_str_equal(a, b);
-    if (a->type == &weft_int_type)
-        return weft_int_value(a) == weft_int_value(b);
-    return a->type->eq ? a->type->eq(a, b) : 0;
-}
-
 static bool fast_key_type(const weft_object *key)
 {
     return key->type == &weft_str_type || key->type == &weft_int_type;
+}
+
+#define EQ_BY_TYPE 2
+
+/* Does stored key a equal b (both alive)? 1 or 0 when weft's own code
+ * settles it; EQ_BY_TYPE when a's type's eq, user code, must decide. */
+static int builtin_key_equal(weft_object *a, weft_object *b)
+{
+    if (a == b)
+        return 1;
+    if (a->type == b->type && a->type == &weft_str_type)
+        return weft_str_equal(a, b);
+    if (a->type == b->type && a->type == &weft_int_type)
+        return weft_int_value(a) == weft_int_value(b);
+    if (!a->type->eq)
+        return 0;
+    return fast_key_type(a) ? a->type->eq(a, b) : EQ_BY_TYPE;
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -149,39 +160,76 @@ static size_t free_slot(dict_table *t, uint64_t h)
     return i;
 }
 
-/* Lock held. The entry number of key (and its index slot), or -1 when
- * missing, -2 on an error from a type's eq. */
-static long find_locked(dict_table *t, weft_object *key, uint64_t h, size_t *slot)
+/* Lock held, key k stored in d: k's type's eq(k, key), run with the lock
+ * released; the lock is held again on return. *changed: d changed while it
+ * was released (the caller probes again, whatever eq said). */
+static int type_eq_unlocked(weft_dict *d, weft_object *k, weft_object *key, bool *changed)
 {
+    uint64_t version = d->version;
+    weft_incref(k); /* the entry may go while d is unlocked */
+    _weft_object_unlock(&d->ob);
+    weft_error_clear();
+    int eq = k->type->eq(k, key);
+    if (eq < 0 && weft_error() == WEFT_OK) /* weft has no call for types to set one */
+        _weft_set_error(WEFT_EINVAL, "dict key comparison failed (%s eq)", k->type->name);
+    _weft_object_lock(&d->ob);
+    *changed = d->version != version;
+    if (*changed) { /* ours may be k's last reference: drop it unlocked */
+        _weft_object_unlock(&d->ob);
+        weft_decref(k);
+        _weft_object_lock(&d->ob);
+    } else {
+        weft_decref(k); /* still d's key: not the last reference */
+    }
+    return eq;
+}
+
+/* One probe for key in d's current table: the entry number (and its index
+ * slot), -1 when missing, -2 on an error from a type's eq, -3 when d changed
+ * during one. */
+static long probe_locked(weft_dict *d, weft_object *key, uint64_t h, size_t *slot)
+{
+    dict_table *t = table_of(d);
     if (!t)
         return -1;
     size_t mask = ((size_t)1 << t->log2_size) - 1, i = h & mask;
     uint64_t perturb = h;
     WEFT_ATOMIC(int32_t) *ix = indices_of(t);
     dict_entry *entries = entries_of(t);
-    for (;;) {
+    for (;; perturb >>= PROBE_SHIFT, i = (i * 5 + perturb + 1) & mask) {
         int32_t e = weft_load_relaxed(&ix[i]);
         if (e == EMPTY)
             return -1;
-        if (e >= 0) {
-            weft_object *k = weft_load_relaxed(&entries[e].key);
-            if (k == key)
-                goto found;
-            if (k && weft_load_relaxed(&entries[e].hash) == h) {
-                int eq = key_equal(k, key);
-                if (eq < 0)
-                    return -2;
-                if (eq)
-                    goto found;
-            }
+        if (e < 0)
+            continue;
+        weft_object *k = weft_load_relaxed(&entries[e].key);
+        if (!k || (k != key && weft_load_relaxed(&entries[e].hash) != h))
+            continue;
+        int eq = builtin_key_equal(k, key);
+        if (eq == EQ_BY_TYPE) {
+            bool changed;
+            eq = type_eq_unlocked(d, k, key, &changed);
+            if (changed)
+                return -3; /* t may be gone: read nothing more of it */
         }
-        perturb >>= PROBE_SHIFT;
-        i = (i * 5 + perturb + 1) & mask;
-        continue;
-    found:
-        *slot = i;
-        return e;
+        if (eq < 0)
+            return -2;
+        if (eq) {
+            *slot = i;
+            return e;
+        }
     }
+}
+
+/* Lock held (released and taken again around a type's eq). The entry number
+ * of key in d's table (and its index slot), or -1 when missing, -2 on an
+ * error from a type's eq. */
+static long find_locked(weft_dict *d, weft_object *key, uint64_t h, size_t *slot)
+{
+    long e;
+    while ((e = probe_locked(d, key, h, slot)) == -3)
+        ;
+    return e;
 }
 
 /* Rebuild into a table with room for `need` entries, live entries only, in
@@ -217,6 +265,7 @@ static int resize_locked(weft_dict *d, size_t need)
     }
     weft_store_relaxed(&t->nentries, n);
     weft_store_release(&d->table, t);
+    d->version++;
     weft_defer_free(old);
     return 0;
 }
@@ -319,7 +368,7 @@ int weft_dict_set(weft_object *o, weft_object *key, weft_object *value)
     _weft_object_mark_shareable(value);
     _weft_object_lock(o);
     size_t slot;
-    long e = find_locked(table_of(d), key, h, &slot);
+    long e = find_locked(d, key, h, &slot);
     if (e == -2) {
         _weft_object_unlock(o);
         return -1;
@@ -349,6 +398,7 @@ int weft_dict_set(weft_object *o, weft_object *key, weft_object *value)
     weft_store_release(&indices_of(t)[free_slot(t, h)], (int32_t)n);
     weft_store_release(&t->nentries, n + 1);
     weft_store_release(&d->used, used + 1);
+    d->version++;
     _weft_object_unlock(o);
     return 0;
 }
@@ -360,9 +410,9 @@ int weft_dict_del(weft_object *o, weft_object *key)
         return -1;
     weft_dict *d = DICT(o);
     _weft_object_lock(o);
-    dict_table *t = table_of(d);
     size_t slot;
-    long e = find_locked(t, key, h, &slot);
+    long e = find_locked(d, key, h, &slot);
+    dict_table *t = table_of(d);
     if (e < 0) {
         _weft_object_unlock(o);
         if (e == -1)
@@ -377,6 +427,7 @@ int weft_dict_del(weft_object *o, weft_object *key)
     weft_store_release(&entry->value, NULL);
     size_t used = weft_load_relaxed(&d->used) - 1;
     weft_store_release(&d->used, used);
+    d->version++;
     /* Shrink a table that is mostly empty (resize down). On failure the old
      * table stays, and the delete still succeeded: no error is left set. */
     if (t->log2_size > MIN_LOG2 && used < t->usable / 8 &&
@@ -397,6 +448,7 @@ void weft_dict_clear(weft_object *o)
     dict_table *t = table_of(d);
     weft_store_release(&d->table, NULL);
     weft_store_release(&d->used, 0);
+    d->version++;
     _weft_object_unlock(o);
     release_entries(t);
     weft_defer_free(t);
@@ -417,7 +469,7 @@ static int stored_key_equal(_Atomic(weft_object *) *slot, weft_object *k, weft_o
                             weft_object **held)
 {
     if (!fast_key_type(key) || *held)
-        return LOOKUP_RETRY; /* maybe another type's eq: only under the lock */
+        return LOOKUP_RETRY; /* maybe a type's own eq: the locked path */
     /* k's block may be mid-reuse until we hold it and the slot still names
      * it: only its atomic count fields may be read before that. */
     if (!weft_try_incref(k))
@@ -425,7 +477,7 @@ static int stored_key_equal(_Atomic(weft_object *) *slot, weft_object *k, weft_o
     *held = k;
     if (weft_load_acquire(slot) != k)
         return LOOKUP_RETRY;
-    return k->type == key->type ? key_equal(k, key) : LOOKUP_RETRY;
+    return k->type == key->type ? builtin_key_equal(k, key) : LOOKUP_RETRY;
 }
 
 /* The probe of lookup_optimistic. It drops no reference but v's on a
@@ -485,11 +537,10 @@ static int lookup_optimistic(weft_dict *d, weft_object *key, uint64_t h, weft_ob
 static int lookup_locked(weft_dict *d, weft_object *key, uint64_t h, weft_object **out)
 {
     _weft_object_lock(&d->ob);
-    dict_table *t = table_of(d);
     size_t slot;
-    long e = find_locked(t, key, h, &slot);
+    long e = find_locked(d, key, h, &slot);
     if (e >= 0)
-        *out = weft_newref(weft_load_relaxed(&entries_of(t)[e].value));
+        *out = weft_newref(weft_load_relaxed(&entries_of(table_of(d))[e].value));
     _weft_object_unlock(&d->ob);
     return e >= 0 ? LOOKUP_FOUND : e == -1 ? LOOKUP_MISSING : -2;
 }

@@ -24,10 +24,9 @@
  * use sequentially consistent accesses, which make the same argument in the
  * C11 model, and the tests check that protocol.)
  *
- * Rules: a thread releases a lock before any decref that may run a dealloc,
- * and takes a second lock only where a type's eq, run under a dict's lock,
- * does (nothing of weft's nests them; the inner one is then the atomic
- * lock). A revoker that waits long for a section waits inside a blocking
+ * Rules: a thread releases a lock before any decref that may run a dealloc
+ * or any other user code (a type's eq runs with the dict unlocked), so it
+ * holds at most one. A revoker that waits long for a section waits inside a blocking
  * region, so that it never holds up a stop of the world. The owner's unlock
  * goes by its own announcement, not by the owner field, and a revoker scans
  * every record: neither relies on the owner field staying put.
@@ -58,9 +57,9 @@ void _weft_lockbias_init(void);
 void _weft_object_lock_init(weft_object *o);
 
 /* The biased lock, if t owns o and o's lock is biased: the owner's side of
- * the handshake, announce, then look. A thread that already holds a biased
- * lock (a type's eq run under a dict's lock that locks another container)
- * takes the atomic one: one announcement each. */
+ * the handshake, announce, then look. Locks do not nest (rules above); if
+ * one ever did, the inner one would take the atomic lock rather than
+ * overwrite the outer's announcement. */
 WEFT_INLINE bool _weft_object_lock_biased(weft_thread *t, weft_object *o)
 {
     if (weft_load_relaxed(&o->owner) != t->index ||

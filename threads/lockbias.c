@@ -130,8 +130,8 @@ static void wait_unannounced(weft_object *o)
 }
 
 /* Charged to the owner at the time (its maker, unless the maker gave up
- * its ownership since: then nobody); an owner revoking its own (a nested
- * lock) is not the pattern the rule is for. */
+ * its ownership since: then nobody); an owner revoking its own (a lock
+ * nested in another, objlock.h) is not the pattern the rule is for. */
 static void count_revocation(weft_object *o)
 {
     uint32_t index = weft_load_relaxed(&o->owner);

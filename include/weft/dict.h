@@ -3,6 +3,8 @@
  * Keys may be any object whose type has hash and eq (str and int have fast
  * paths); a key of a type without hash fails with WEFT_EINVAL. str hashing is
  * keyed per process (weft/str.h), so crafted keys cannot degrade lookups.
+ * A type's eq runs with the dict unlocked: it may read or change that dict,
+ * or others (a change made meanwhile restarts the lookup, as in CPython).
  *
  * Concurrency as for lists (weft/list.h): writers lock the dict; weft_dict_get
  * reads without locking and takes its reference with a try-incref; a resized

@@ -1,0 +1,325 @@
+/* A key type's own eq is user code, and a dict runs it unlocked: eq may use
+ * the dict it compares for (read it, insert, clear, delete the entry being
+ * compared), fail, or lock another dict that another thread's eq compares
+ * for. No hang, no lost or leaked key, and a lookup that a comparison
+ * mutated starts over (CPython's rule). Before eq ran unlocked, the first
+ * test hung: its eq's insert waited for the lock its own thread held. */
+#include "check.h"
+#include "objtest.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* What a key's eq does before it compares ids. */
+enum eq_action { EQ_PLAIN, EQ_REENTER, EQ_CLEAR, EQ_DELETE_OTHER, EQ_FAIL, EQ_SET_OTHER };
+
+typedef struct probe_key {
+    weft_object ob;
+    long id;
+    int action;
+    weft_object *dict;  /* borrowed: the dict eq acts on (the test keeps it) */
+    weft_object *other; /* borrowed: a key or value eq uses */
+} probe_key;
+
+static _Thread_local int eq_depth;
+static atomic_long eq_calls;
+
+static uint64_t probe_hash(weft_object *self)
+{
+    (void)self;
+    return 7; /* every probe key collides: every lookup runs eq */
+}
+
+static int act(probe_key *a)
+{
+    switch (a->action) {
+    case EQ_REENTER: { /* read and insert str keys: a lookup of its own */
+        weft_object *got = weft_dict_get(a->dict, a->other);
+        if (got)
+            weft_decref(got);
+        return weft_dict_set(a->dict, a->other, a->other) == 0 && weft_dict_len(a->dict) > 0
+                   ? 0
+                   : -1;
+    }
+    case EQ_CLEAR:
+        weft_dict_clear(a->dict);
+        return 0;
+    case EQ_DELETE_OTHER:
+        return weft_dict_del(a->dict, a->other);
+    case EQ_FAIL:
+        return -1;
+    case EQ_SET_OTHER: /* a str key: no eq of its own, so no recursion */
+        return weft_dict_set(a->dict, a->other, a->other);
+    }
+    return 0;
+}
+
+static int probe_eq(weft_object *a, weft_object *b)
+{
+    atomic_fetch_add(&eq_calls, 1);
+    probe_key *pa = (probe_key *)a, *pb = (probe_key *)b;
+    if (b->type != a->type)
+        return 0;
+    if (eq_depth == 0) {
+        eq_depth++;
+        int rc = act(pa);
+        eq_depth--;
+        if (rc != 0)
+            return -1;
+    }
+    return pa->id == pb->id;
+}
+
+static const weft_type probe_type = {
+    .name = "test.probe_key",
+    .basic_size = sizeof(probe_key),
+    .hash = probe_hash,
+    .eq = probe_eq,
+};
+
+static weft_object *probe_new(long id, int action, weft_object *dict, weft_object *other)
+{
+    probe_key *k = (probe_key *)weft_new(&probe_type);
+    REQUIRE(k);
+    k->id = id;
+    k->action = action;
+    k->dict = dict;
+    k->other = other;
+    return &k->ob;
+}
+
+static weft_object *str_key(const char *s)
+{
+    weft_object *k = weft_str_from_cstr(s);
+    REQUIRE(k);
+    return k;
+}
+
+/* eq reads the dict and inserts into it, from inside set, get, contains and
+ * del of that dict: each finds what it should, the insert restarts it. */
+static void test_reenter(void)
+{
+    weft_object *d = weft_dict_new(), *s = str_key("side");
+    REQUIRE(d);
+    weft_object *k1 = probe_new(1, EQ_REENTER, d, s), *k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    weft_object *k1b = probe_new(1, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), 0); /* eq(k1, k2) inserts "side" */
+    CHECK_EQ_INT(weft_dict_len(d), 3);
+    weft_object *got = weft_dict_get(d, k1b);
+    CHECK(got == k1);
+    if (got)
+        weft_decref(got);
+    CHECK_EQ_INT(weft_dict_contains(d, k2), 1);
+    got = weft_dict_get(d, s);
+    CHECK(got == s);
+    if (got)
+        weft_decref(got);
+    CHECK_EQ_INT(weft_dict_del(d, k1b), 0); /* eq(k1, k1b) sets "side" again */
+    CHECK_EQ_INT(weft_dict_len(d), 2);
+    CHECK_EQ_INT(weft_dict_contains(d, k1b), 0);
+    CHECK_EQ_INT(weft_refcount(k1), 1); /* the dict's references went */
+    CHECK_EQ_INT(weft_refcount(k2), 3);
+    CHECK_EQ_INT(weft_refcount(s), 3);
+    weft_decref(d);
+    CHECK_EQ_INT(weft_refcount(k2), 1);
+    CHECK_EQ_INT(weft_refcount(s), 1);
+    weft_decref(k1);
+    weft_decref(k1b);
+    weft_decref(k2);
+    weft_decref(s);
+}
+
+/* eq clears the dict under a lookup and a set: the lookup finds nothing,
+ * the set inserts into the cleared dict, and what the dict held dies. */
+static void test_clear_during_eq(void)
+{
+    weft_object *d = weft_dict_new();
+    REQUIRE(d);
+    weft_object *k1 = probe_new(1, EQ_CLEAR, d, NULL), *v = node_new(40, NULL);
+    weft_object *k1b = probe_new(1, EQ_PLAIN, d, NULL), *k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, v), 0);
+    weft_decref(v);
+    weft_error_clear();
+    CHECK(weft_dict_get(d, k1b) == NULL); /* equal ids, but eq cleared the dict */
+    CHECK_EQ_INT(weft_error(), WEFT_OK);
+    CHECK_EQ_INT(weft_dict_len(d), 0);
+    CHECK_EQ_INT(node_deaths[40], 1);
+    CHECK_EQ_INT(weft_refcount(k1), 1);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), 0); /* eq(k1, k2) clears, then k2 goes in */
+    CHECK_EQ_INT(weft_dict_len(d), 1);
+    CHECK_EQ_INT(weft_dict_contains(d, k2), 1);
+    CHECK_EQ_INT(weft_refcount(k1), 1);
+    weft_decref(d);
+    CHECK_EQ_INT(weft_refcount(k2), 1);
+    weft_decref(k1);
+    weft_decref(k1b);
+    weft_decref(k2);
+}
+
+/* eq deletes the entry it is being compared with, whose key it is: the
+ * comparison's own reference keeps the key alive through it, and the set
+ * that ran it inserts once the probe starts over. */
+static void test_delete_compared_entry(void)
+{
+    weft_object *d = weft_dict_new();
+    REQUIRE(d);
+    weft_object *k1 = probe_new(1, EQ_DELETE_OTHER, d, NULL);
+    ((probe_key *)k1)->other = k1;
+    weft_object *k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_refcount(k1), 3);
+    long calls = atomic_load(&eq_calls);
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), 0);
+    /* eq(k1, k2) once: the delete finds k1 by identity, the restart no k1 */
+    CHECK_EQ_INT(atomic_load(&eq_calls) - calls, 1);
+    CHECK_EQ_INT(weft_dict_len(d), 1);
+    CHECK_EQ_INT(weft_dict_contains(d, k2), 1);
+    CHECK_EQ_INT(weft_refcount(k1), 1);
+    weft_decref(d);
+    weft_decref(k1);
+    CHECK_EQ_INT(weft_refcount(k2), 1);
+    weft_decref(k2);
+}
+
+/* eq fails: every operation reports it, and the stored key keeps exactly
+ * the dict's reference (the comparison's own is dropped). */
+static void test_eq_error(void)
+{
+    weft_object *d = weft_dict_new();
+    REQUIRE(d);
+    weft_object *k1 = probe_new(1, EQ_FAIL, d, NULL), *k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    weft_error_clear();
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), -1);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL); /* eq set none: the dict sets one */
+    CHECK(strstr(weft_error_message(), "test.probe_key") != NULL);
+    weft_error_clear();
+    CHECK(weft_dict_get(d, k2) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK_EQ_INT(weft_dict_contains(d, k2), -1);
+    CHECK_EQ_INT(weft_dict_del(d, k2), -1);
+    CHECK_EQ_INT(weft_dict_len(d), 1);
+    CHECK_EQ_INT(weft_refcount(k1), 3);
+    CHECK_EQ_INT(weft_refcount(k2), 1);
+    weft_decref(d);
+    CHECK_EQ_INT(weft_refcount(k1), 1);
+    weft_decref(k1);
+    weft_decref(k2);
+}
+
+/* Tuple keys compare item by item with the items' eq, unlocked too: a
+ * failing item fails the lookup, and one that clears the dict restarts it. */
+static void test_tuple_keys(void)
+{
+    weft_object *d = weft_dict_new();
+    REQUIRE(d);
+    weft_object *failing = probe_new(1, EQ_FAIL, d, NULL), *clearing = probe_new(1, EQ_CLEAR, d, NULL);
+    weft_object *plain = probe_new(1, EQ_PLAIN, d, NULL);
+    weft_object *t_fail = weft_tuple_pack(1, failing), *t_clear = weft_tuple_pack(1, clearing);
+    weft_object *t_plain = weft_tuple_pack(1, plain);
+    REQUIRE(t_fail && t_clear && t_plain);
+    CHECK_EQ_INT(weft_dict_set(d, t_fail, t_fail), 0);
+    weft_error_clear();
+    CHECK_EQ_INT(weft_dict_contains(d, t_plain), -1);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK_EQ_INT(weft_dict_del(d, t_fail), 0); /* identical: no eq */
+    CHECK_EQ_INT(weft_dict_set(d, t_clear, t_clear), 0);
+    CHECK_EQ_INT(weft_dict_set(d, t_plain, t_plain), 0); /* equal, but eq cleared d */
+    CHECK_EQ_INT(weft_dict_len(d), 1);
+    weft_object *got = weft_dict_get(d, t_plain);
+    CHECK(got == t_plain);
+    if (got)
+        weft_decref(got);
+    weft_decref(d);
+    CHECK_EQ_INT(weft_refcount(t_clear), 1);
+    CHECK_EQ_INT(weft_refcount(t_plain), 1);
+    weft_decref(t_fail);
+    weft_decref(t_clear);
+    weft_decref(t_plain);
+    weft_decref(failing);
+    weft_decref(clearing);
+    weft_decref(plain);
+}
+
+/* Two threads, two dicts: each thread inserts colliding probe keys into its
+ * own dict, and their eq inserts into the other thread's. With eq run under
+ * the lock, each thread held its dict's lock while it waited for the
+ * other's: a deadlock as soon as the two overlapped. */
+#define CROSS_ROUNDS 20000
+#define CROSS_KEYS 8
+
+typedef struct cross_side {
+    weft_object *mine, *theirs, *side_key;
+    weft_object *keys[CROSS_KEYS]; /* made by main (no REQUIRE off main) */
+    int failures;
+} cross_side;
+
+static pthread_barrier_t cross_start; /* the two sides overlap from the start */
+
+static void *cross_writer(void *arg)
+{
+    cross_side *c = arg;
+    weft_thread_attach();
+    weft_object **keys = c->keys;
+    weft_blocking_begin();
+    pthread_barrier_wait(&cross_start);
+    weft_blocking_end();
+    for (int r = 0; r < CROSS_ROUNDS; r++) {
+        weft_object *k = keys[r % CROSS_KEYS];
+        if (weft_dict_set(c->mine, k, k) != 0)
+            c->failures++;
+        if (r % CROSS_KEYS == CROSS_KEYS - 1 && weft_dict_del(c->mine, keys[0]) != 0)
+            c->failures++;
+    }
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_cross_dicts(void)
+{
+    weft_object *d1 = weft_dict_new(), *d2 = weft_dict_new();
+    REQUIRE(d1 && d2);
+    cross_side sides[2] = {{.mine = d1, .theirs = d2, .side_key = str_key("from-1")},
+                           {.mine = d2, .theirs = d1, .side_key = str_key("from-2")}};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < CROSS_KEYS; k++)
+            sides[i].keys[k] = probe_new(k, EQ_SET_OTHER, sides[i].theirs, sides[i].side_key);
+    pthread_t threads[2];
+    pthread_barrier_init(&cross_start, NULL, 2);
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&threads[i], NULL, cross_writer, &sides[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        weft_test_join(threads[i]);
+    pthread_barrier_destroy(&cross_start);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(sides[i].failures, 0);
+        /* keys 1..7 and the other side's str key; key 0 was deleted last */
+        CHECK_EQ_INT(weft_dict_len(sides[i].mine), CROSS_KEYS);
+        CHECK_EQ_INT(weft_dict_contains(sides[i].mine, sides[1 - i].side_key), 1);
+    }
+    weft_decref(d1);
+    weft_decref(d2);
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < CROSS_KEYS; k++) {
+            CHECK_EQ_INT(weft_refcount(sides[i].keys[k]), 1);
+            weft_decref(sides[i].keys[k]);
+        }
+        CHECK_EQ_INT(weft_refcount(sides[i].side_key), 1);
+        weft_decref(sides[i].side_key);
+    }
+}
+
+int main(void)
+{
+    REQUIRE(weft_init(NULL) == 0);
+    test_reenter();
+    test_clear_during_eq();
+    test_delete_compared_entry();
+    test_eq_error();
+    test_tuple_keys();
+    test_cross_dicts();
+    CHECK_EQ_INT(weft_shutdown(), 0);
+    return check_finish();
+}
