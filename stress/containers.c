@@ -195,15 +195,35 @@ void op_list(worker *w)
     weft_decref(l);
 }
 
-/* A key: mostly a small int, sometimes a root's int or str (by content). */
-static weft_object *dict_key(worker *w)
+/* A fresh key tuple (n,): untracked (a small int), so fit for a pure dict
+ * too, and equal to every other (n,): the only keys that differ in identity
+ * and compare equal by a type's eq, which a dict runs unlocked. */
+static weft_object *key_tuple(worker *w)
+{
+    weft_object *n = weft_int_new((int64_t)rng_below(&w->r, CONTAINER_MAX)); /* immortal */
+    return weft_tuple_pack(1, n);
+}
+
+static bool is_key_tuple(weft_object *k)
+{
+    weft_object *n = weft_is_tuple(k) && weft_tuple_size(k) == 1 ? weft_tuple_get(k, 0) : NULL;
+    return n && weft_is_int(n) && weft_int_value(n) >= 0 && weft_int_value(n) < CONTAINER_MAX;
+}
+
+/* A key (a new reference; NULL on an injected failure): mostly a small
+ * int, sometimes a key tuple, or a root's int, str (by content) or, for a
+ * dict that is not pure, tuple (a pure one may be in a garbage cycle, and a
+ * tuple's items may resurrect it: stress.h). */
+static weft_object *dict_key(worker *w, bool pure)
 {
     if (rng_chance(&w->r, 0.3)) {
         int i = pick_root(w, false);
-        if (i >= 0 && (w->roots[i].kind == K_INT || w->roots[i].kind == K_STR ||
-                       w->roots[i].kind == K_ISTR))
-            return w->roots[i].obj;
+        uint8_t kind = i >= 0 ? w->roots[i].kind : K_NONE;
+        if (kind == K_INT || kind == K_STR || kind == K_ISTR || (kind == K_TUPLE && !pure))
+            return weft_newref(w->roots[i].obj);
     }
+    if (rng_chance(&w->r, 0.15))
+        return key_tuple(w);
     return weft_int_new((int64_t)rng_below(&w->r, CONTAINER_MAX)); /* immortal */
 }
 
@@ -215,7 +235,12 @@ void op_dict(worker *w)
     weft_object *d = weft_newref(w->roots[i].obj);
     sref self;
     identify(d, true, w->roots[i].key, &self, "dict");
-    weft_object *key = weft_newref(dict_key(w));
+    weft_object *key = dict_key(w, self.pure);
+    if (!key) {
+        failed("weft_tuple_pack (a dict key)");
+        weft_decref(d);
+        return;
+    }
     stat_add(ST_CONTAINER_OPS, 1);
     switch (rng_below(&w->r, 6)) {
     case 0:
@@ -257,7 +282,8 @@ void op_dict(worker *w)
         while (weft_dict_next(d, &pos, &k, &v)) {
             sref r;
             if (!(weft_is_int(k) && weft_int_value(k) == DICT_TOKEN_KEY)) {
-                identify(k, false, 0, &r, "dict key");
+                if (!is_key_tuple(k))
+                    identify(k, false, 0, &r, "dict key");
                 identify(v, false, 0, &r, "dict value");
             }
             weft_decref(k);
