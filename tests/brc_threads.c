@@ -6,6 +6,7 @@
 #include "object_internal.h"
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #define N 20000
 
@@ -126,10 +127,13 @@ static void test_blocked_owner(void)
     /* The owner may not have reached weft_blocking_begin when we started:
      * then the first objects wait for its merge there, which it does before
      * blocking. Either way all are dead before it wakes. */
-    for (int spin = 0; deaths < N && spin < 1000; spin++) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do { /* the owner may be preempted before it blocks: 10 s for it */
         weft_test_yield();
         deaths = deaths_in(2 * N, 3 * N);
-    }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (deaths < N && now.tv_sec - start.tv_sec < 10);
     CHECK_EQ_INT(deaths, N);
     pthread_mutex_lock(&sleep_lock);
     wake = 1;

@@ -54,8 +54,9 @@ static void *until_done(void *step)
         atomic_fetch_add(&failures, 1);
         return NULL;
     }
-    while (!atomic_load(&done))
+    do /* once at least, however soon the barriers are done */
         ((void (*)(void))step)();
+    while (!atomic_load(&done));
     weft_thread_detach();
     return NULL;
 }

@@ -371,10 +371,13 @@ static void test_automatic(void)
         if ((i & 255) == 0)
             weft_safepoint();
     }
-    /* the collector thread works asynchronously: wait for it a little */
-    for (int spin = 0; spin < 200; spin++) {
+    /* the collector thread works asynchronously: wait for it (10 s) */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
         weft_gc_get_stats(after);
-        if (after[0].collections > before[0].collections + 3)
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (after[0].collections > before[0].collections + 3 || now.tv_sec - start.tv_sec >= 10)
             break;
         weft_blocking_begin();
         struct timespec ts = {0, 5000000};

@@ -38,7 +38,7 @@ int main(void)
     pthread_t w;
     REQUIRE(pthread_create(&w, NULL, writer, NULL) == 0);
     long reads = 0, bad = 0;
-    while (!atomic_load(&writer_done)) {
+    do { /* once at least, however soon the writer is done */
         weft_object *item = weft_list_get(shared_list, 0);
         if (!item || !weft_is_int(item) || weft_int_value(item) < FIRST ||
             weft_int_value(item) > FIRST + WRITES)
@@ -46,7 +46,7 @@ int main(void)
         weft_xdecref(item);
         if ((++reads & 1023) == 0)
             weft_safepoint();
-    }
+    } while (!atomic_load(&writer_done));
     weft_test_join(w);
     CHECK(reads > 0);
     CHECK_EQ_INT(bad, 0);

@@ -47,7 +47,7 @@ int main(void)
     pthread_t w;
     REQUIRE(pthread_create(&w, NULL, writer, NULL) == 0);
     long reads = 0, bad = 0;
-    while (!atomic_load(&writer_done)) {
+    do { /* once at least, however soon the writer is done */
         weft_object *item = weft_list_get(shared_list, 0);
         int k = item ? index_of(item) : -1;
         if (k < 0 || weft_int_value(item) != 1000000 + k)
@@ -55,7 +55,7 @@ int main(void)
         weft_xdecref(item);
         if ((++reads & 255) == 0)
             weft_safepoint(); /* merges the writer's releases of our items */
-    }
+    } while (!atomic_load(&writer_done));
     weft_test_join(w);
     weft_safepoint();
     printf("%ld reads during %d replacements\n", reads, WRITES);

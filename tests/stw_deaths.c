@@ -15,8 +15,10 @@
  * dealloc, so its death never polls: only the container's release loop does
  * (every 256 items), and the leaves dead at the stop are counted from the
  * heap's figures for their size class, which nothing else here uses. */
+#define WEFT_BUILDING_LIBRARY 1 /* tier 1: the thread record's stop bit */
 #include "check.h"
 #include "objtest.h"
+#include "threads/thread.h"
 #include <pthread.h>
 #include <string.h>
 
@@ -46,8 +48,12 @@ static void tnode_dealloc(weft_object *self)
     atomic_fetch_add(&deaths, 1);
     if (atomic_exchange(&hold_first_death, false)) {
         atomic_store(&dying, true);
-        while (!atomic_load(&collection_started))
-            sched_yield(); /* no safepoint: a plain death in progress */
+        /* No safepoint: a plain death in progress. On until the stop has
+         * been asked of this thread, not only until the collection started:
+         * a collector preempted in between would let the deaths run on. */
+        while (!atomic_load(&collection_started) ||
+               !(weft_load_acquire(&_weft_tls_thread->xbreaker) & WEFT_BREAK_STOP))
+            sched_yield();
     }
     weft_clearref(&n->left);
     weft_clearref(&n->right);

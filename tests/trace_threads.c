@@ -199,7 +199,8 @@ static void *worker(void *arg)
 static void *snapshotter(void *arg)
 {
     weft_snapshot *last = NULL;
-    while (!atomic_load(&stop_snapshots)) {
+    /* One snapshot at least: tracing is on when main asks us to stop. */
+    while (!atomic_load(&stop_snapshots) || atomic_load(&snapshots_taken) == 0) {
         weft_snapshot *s = weft_trace_snapshot();
         if (!s) {
             if (weft_error() != WEFT_ESTATE)
