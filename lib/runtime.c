@@ -80,6 +80,7 @@ int weft_init(const weft_config *config)
     else
         weft_config_default(&active_config);
     pthread_once(&builtins_once, builtins_init);
+    _weft_thread_registry_open(); /* a previous weft_shutdown closed it */
     live_at_init = live_objects();
     if (weft_thread_attach() != 0) {
         weft_store_release(&initialized, 0);
@@ -104,8 +105,10 @@ long weft_shutdown(void)
         return -1;
     }
     _weft_gc_thread_stop();
-    unsigned others = _weft_thread_attached_count() - 1;
-    if (others) {
+    /* From here no thread attaches (a finalizer's thread, say): its objects
+     * would outlive the runtime, and the count of live ones be wrong. */
+    unsigned others;
+    if (!_weft_thread_registry_close(&others)) {
         if (active_config.gc_thread)
             _weft_gc_thread_start();
         _weft_set_error(WEFT_ESTATE, "weft_shutdown: %u other thread(s) still attached", others);

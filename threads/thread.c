@@ -33,6 +33,7 @@ static WEFT_ATOMIC(weft_thread *) record_chunks[TOP_SIZE]; /* published once eac
 static WEFT_ATOMIC(uint32_t) index_limit;                 /* indices < limit exist */
 static CDS_LIST_HEAD(attached_list);                     /* registry lock */
 static WEFT_ATOMIC(unsigned) attached_count;             /* changed under the registry lock */
+static bool registry_closed; /* registry lock: weft_shutdown is under way, or done */
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -128,6 +129,11 @@ int weft_thread_attach(void)
     }
     pthread_once(&exit_key_once, exit_key_create);
     pthread_mutex_lock(&registry_lock);
+    if (registry_closed) {
+        pthread_mutex_unlock(&registry_lock);
+        _weft_set_error(WEFT_ESTATE, "weft_thread_attach: weft is shutting down");
+        return -1;
+    }
     weft_thread *t = claim_record_locked();
     if (!t) {
         pthread_mutex_unlock(&registry_lock);
@@ -310,11 +316,22 @@ void _weft_thread_object_counts(uint64_t *created, uint64_t *freed)
     }
 }
 
-unsigned _weft_thread_attached_count(void)
+bool _weft_thread_registry_close(unsigned *others)
 {
-    /* No lock: an attached caller must never wait for the registry lock,
-     * which a stop-the-world requester holds while waiting for it to park. */
-    return weft_load_relaxed(&attached_count);
+    weft_blocking_begin(); /* a stop's requester holds the lock while it waits for us */
+    pthread_mutex_lock(&registry_lock);
+    *others = weft_load_relaxed(&attached_count) - 1;
+    registry_closed = *others == 0;
+    pthread_mutex_unlock(&registry_lock);
+    weft_blocking_end();
+    return registry_closed;
+}
+
+void _weft_thread_registry_open(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    registry_closed = false;
+    pthread_mutex_unlock(&registry_lock);
 }
 
 void _weft_registry_lock(void)

@@ -238,8 +238,12 @@ static inline void _weft_gc_young_count(long delta)
 
 /* Counters summed over all records (live objects at shutdown). */
 void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
-/* Records held by a thread. */
-unsigned _weft_thread_attached_count(void);
+/* weft_shutdown: if the calling (attached) thread is the only one attached,
+ * refuse every later weft_thread_attach (WEFT_ESTATE) until
+ * _weft_thread_registry_open (weft_init), and true; else false, with the
+ * count of the others in *others. */
+bool _weft_thread_registry_close(unsigned *others);
+void _weft_thread_registry_open(void);
 
 /* Held by a stop-the-world requester for the whole stop. */
 void _weft_registry_lock(void);

@@ -37,13 +37,16 @@ WEFT_API void weft_config_default(weft_config *out);
 /* Start the runtime: NULL for the defaults. The calling thread is attached.
  * Returns -1 (WEFT_ESTATE) if weft is already running. */
 WEFT_API int weft_init(const weft_config *config);
-/* Stop the runtime: the calling thread must be the only one attached; it is
- * detached. Returns the number of objects still alive (immortals excepted). */
+/* Stop the runtime: the calling thread must be the only one attached (else
+ * -1 with WEFT_ESTATE, and weft keeps running); it is detached. From the
+ * moment it is found alone, no thread can attach (a finalizer's thread, say)
+ * until the next weft_init. Returns the number of objects still alive
+ * (immortals excepted). */
 WEFT_API long weft_shutdown(void);
 WEFT_API int weft_is_initialized(void);
 
-/* Enter the runtime. -1 with WEFT_ESTATE if weft is not initialized or the
- * thread is already attached. */
+/* Enter the runtime. -1 with WEFT_ESTATE if weft is not initialized, is
+ * shutting down, or the thread is already attached. */
 WEFT_API int weft_thread_attach(void);
 /* Leave the runtime for good (until the next attach): merges queued
  * reference counts and gives back the thread's pools. */
