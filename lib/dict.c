@@ -4,7 +4,8 @@
  * Layout (the compact scheme CPython uses): a table holds an index array of
  * 2^k int32 slots (EMPTY, DUMMY or an entry number) probed with perturbation,
  * followed by an array of entries {key, value, hash} in insertion order. The
- * 40-byte dict object points to its table and counts the live entries.
+ * 48-byte dict object points to its table, counts the live entries, and
+ * keeps a version of its contents for the writers.
  *
  * Writers hold the dict's lock. Publication order for optimistic readers:
  * an entry's hash, key and value are written before the index slot that
@@ -22,9 +23,9 @@
  * A type's own eq is user code: it may use this very dict, or lock others,
  * so it never runs under the lock. The writer (or locked reader) takes a
  * reference to the stored key, unlocks, compares, and locks again; if the
- * dict changed meanwhile (its version, bumped by every insertion, deletion
- * and resize), it probes again from the start, as CPython's lookup does
- * when a comparison mutated the dict. Containers' locks therefore never
+ * dict changed meanwhile (its version, bumped by every insertion, deletion,
+ * clear and resize), it probes again from the start, as CPython's lookup
+ * does when a comparison mutated the dict. Containers' locks therefore never
  * nest.
  */
 #include "builtins.h"
@@ -162,25 +163,27 @@ static size_t free_slot(dict_table *t, uint64_t h)
 
 /* Lock held, key k stored in d: k's type's eq(k, key), run with the lock
  * released; the lock is held again on return. *changed: d changed while it
- * was released (the caller probes again, whatever eq said). */
+ * was released (the caller probes again, whatever eq said). The reference
+ * that keeps k alive through eq is dropped before the lock is taken again:
+ * any release may run a dealloc (k's, or another object's merged on a
+ * blocked owner's behalf), never under a container lock. If d did not
+ * change, k is still its key, so alive. The caller's error survives an eq
+ * that succeeds; one that fails leaves its own, or weft's. */
 static int type_eq_unlocked(weft_dict *d, weft_object *k, weft_object *key, bool *changed)
 {
     uint64_t version = d->version;
     weft_incref(k); /* the entry may go while d is unlocked */
     _weft_object_unlock(&d->ob);
-    weft_error_clear();
+    weft_error_saved caller;
+    _weft_error_set_aside(&caller);
     int eq = k->type->eq(k, key);
-    if (eq < 0 && weft_error() == WEFT_OK) /* weft has no call for types to set one */
+    if (eq >= 0)
+        _weft_error_restore(&caller);
+    else if (weft_error() == WEFT_OK) /* weft has no call for types to set one */
         _weft_set_error(WEFT_EINVAL, "dict key comparison failed (%s eq)", k->type->name);
+    weft_decref(k);
     _weft_object_lock(&d->ob);
     *changed = d->version != version;
-    if (*changed) { /* ours may be k's last reference: drop it unlocked */
-        _weft_object_unlock(&d->ob);
-        weft_decref(k);
-        _weft_object_lock(&d->ob);
-    } else {
-        weft_decref(k); /* still d's key: not the last reference */
-    }
     return eq;
 }
 
@@ -209,11 +212,11 @@ static long probe_locked(weft_dict *d, weft_object *key, uint64_t h, size_t *slo
         if (eq == EQ_BY_TYPE) {
             bool changed;
             eq = type_eq_unlocked(d, k, key, &changed);
-            if (changed)
+            if (eq >= 0 && changed)
                 return -3; /* t may be gone: read nothing more of it */
         }
         if (eq < 0)
-            return -2;
+            return -2; /* whether d changed or not, as CPython */
         if (eq) {
             *slot = i;
             return e;

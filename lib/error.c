@@ -7,11 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define ERROR_MESSAGE_MAX 256
+#include <string.h>
 
 static __thread weft_error_code tls_error_code;
-static __thread char tls_error_message[ERROR_MESSAGE_MAX];
+static __thread char tls_error_message[WEFT_ERROR_MESSAGE_MAX];
 
 void _weft_set_error(weft_error_code code, const char *fmt, ...)
 {
@@ -36,6 +35,19 @@ void weft_error_clear(void)
 {
     tls_error_code = WEFT_OK;
     tls_error_message[0] = 0;
+}
+
+void _weft_error_set_aside(weft_error_saved *out)
+{
+    out->code = tls_error_code;
+    memcpy(out->message, tls_error_message, sizeof out->message);
+    weft_error_clear();
+}
+
+void _weft_error_restore(const weft_error_saved *saved)
+{
+    tls_error_code = saved->code;
+    memcpy(tls_error_message, saved->message, sizeof tls_error_message);
 }
 
 const char *weft_error_name(weft_error_code code)

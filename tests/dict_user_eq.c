@@ -11,7 +11,16 @@
 #include <string.h>
 
 /* What a key's eq does before it compares ids. */
-enum eq_action { EQ_PLAIN, EQ_REENTER, EQ_CLEAR, EQ_DELETE_OTHER, EQ_FAIL, EQ_SET_OTHER };
+enum eq_action {
+    EQ_PLAIN,
+    EQ_REENTER,
+    EQ_CLEAR,
+    EQ_DELETE_OTHER,
+    EQ_FAIL,
+    EQ_CLEAR_FAIL,
+    EQ_SET_OTHER,
+    EQ_IGNORED_FAILURE
+};
 
 typedef struct probe_key {
     weft_object ob;
@@ -48,8 +57,14 @@ static int act(probe_key *a)
         return weft_dict_del(a->dict, a->other);
     case EQ_FAIL:
         return -1;
+    case EQ_CLEAR_FAIL:
+        weft_dict_clear(a->dict);
+        return -1;
     case EQ_SET_OTHER: /* a str key: no eq of its own, so no recursion */
         return weft_dict_set(a->dict, a->other, a->other);
+    case EQ_IGNORED_FAILURE: /* a weft call that fails, and eq goes on */
+        weft_dict_del(a->dict, a->other);
+        return 0;
     }
     return 0;
 }
@@ -207,6 +222,50 @@ static void test_eq_error(void)
     CHECK_EQ_INT(weft_refcount(k1), 1);
     weft_decref(k1);
     weft_decref(k2);
+
+    /* An eq that fails after changing the dict: the failure, not a restart
+     * into "missing" or an insert with the error left set (CPython's way). */
+    d = weft_dict_new();
+    REQUIRE(d);
+    k1 = probe_new(1, EQ_CLEAR_FAIL, d, NULL);
+    k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    weft_error_clear();
+    CHECK(weft_dict_get(d, k2) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK_EQ_INT(weft_dict_len(d), 0);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_dict_contains(d, k2), -1);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), -1);
+    CHECK_EQ_INT(weft_dict_len(d), 0);
+    CHECK_EQ_INT(weft_refcount(k1), 1);
+    CHECK_EQ_INT(weft_refcount(k2), 1);
+    weft_decref(d);
+    weft_decref(k1);
+    weft_decref(k2);
+}
+
+/* A call that succeeds leaves the caller's error as it was (weft/error.h),
+ * though a type's eq ran inside it, and failed weft calls of its own. */
+static void test_caller_error_kept(void)
+{
+    weft_object *d = weft_dict_new(), *absent = str_key("absent");
+    REQUIRE(d);
+    weft_object *k1 = probe_new(1, EQ_IGNORED_FAILURE, d, absent);
+    weft_object *k2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, k1, k1), 0);
+    CHECK_EQ_INT(weft_dict_set(d, k1, NULL), -1); /* the caller's error */
+    CHECK(strstr(weft_error_message(), "NULL value") != NULL);
+    long calls = atomic_load(&eq_calls);
+    CHECK_EQ_INT(weft_dict_set(d, k2, k2), 0); /* eq(k1, k2): its del fails */
+    CHECK_EQ_INT(atomic_load(&eq_calls) - calls, 1);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK(strstr(weft_error_message(), "NULL value") != NULL);
+    weft_decref(d);
+    weft_decref(k1);
+    weft_decref(k2);
+    weft_decref(absent);
 }
 
 /* Tuple keys compare item by item with the items' eq, unlocked too: a
@@ -318,6 +377,7 @@ int main(void)
     test_clear_during_eq();
     test_delete_compared_entry();
     test_eq_error();
+    test_caller_error_kept();
     test_tuple_keys();
     test_cross_dicts();
     CHECK_EQ_INT(weft_shutdown(), 0);

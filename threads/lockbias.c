@@ -103,9 +103,9 @@ static bool announced_anywhere(weft_object *o)
     return false;
 }
 
-/* Most sections are a few stores, so yield a while; but a dict's section
- * runs its key type's eq, which may take long or park for a stop of the
- * world. So then wait unattached (a stop is not held up by us), sleeping
+/* Most sections are a few stores, so yield a while; but some take long (a
+ * resize copies a whole table, long str keys compare byte by byte). So then
+ * wait unattached (a stop is not held up by us), sleeping
  * 50 us doubled up to 1 ms between looks: the owner's unlock is a plain
  * store, with nobody to wake. */
 static void wait_unannounced(weft_object *o)
