@@ -18,6 +18,9 @@
 #include <weft/runtime.h>
 
 static WEFT_ATOMIC(int) initialized;
+/* One weft_shutdown at a time: each stops the collector thread, and one
+ * that is refused starts it again. */
+static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 static weft_config active_config;
 /* Objects counted alive before this init (a previous init's leftovers). */
@@ -94,6 +97,8 @@ int weft_init(const weft_config *config)
     return 0;
 }
 
+static long shutdown_alone(void);
+
 long weft_shutdown(void)
 {
     if (!weft_is_initialized()) {
@@ -104,6 +109,18 @@ long weft_shutdown(void)
         _weft_set_error(WEFT_ESTATE, "weft_shutdown: the calling thread is not attached");
         return -1;
     }
+    weft_blocking_begin(); /* the holder may stop the world */
+    pthread_mutex_lock(&shutdown_lock);
+    weft_blocking_end();
+    long rc = shutdown_alone();
+    pthread_mutex_unlock(&shutdown_lock);
+    return rc;
+}
+
+/* weft_shutdown, under shutdown_lock. Another one that ran meanwhile was
+ * refused: the caller was attached. */
+static long shutdown_alone(void)
+{
     _weft_gc_thread_stop();
     /* From here no thread attaches (a finalizer's thread, say): its objects
      * would outlive the runtime, and the count of live ones be wrong. */

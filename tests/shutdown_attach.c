@@ -80,6 +80,48 @@ static void test_refused_while_another_is_attached(void)
     pthread_barrier_destroy(&may_detach);
 }
 
+/* ---- two threads shut down at once: both are refused (each sees the
+ * other), and one collector thread runs after, not two (a second one,
+ * attached, would make the final weft_shutdown refuse). Before shutdowns
+ * were serialized, both joined the one collector thread: a hang. */
+
+static long other_rc;
+
+static void *shut_down_too(void *arg)
+{
+    (void)arg;
+    weft_thread_attach();
+    weft_blocking_begin();
+    pthread_barrier_wait(&attached);
+    weft_blocking_end();
+    other_rc = weft_shutdown();
+    weft_blocking_begin();
+    pthread_barrier_wait(&may_detach);
+    weft_blocking_end();
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_concurrent_refused_shutdowns(void)
+{
+    pthread_barrier_init(&attached, NULL, 2);
+    pthread_barrier_init(&may_detach, NULL, 2);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, shut_down_too, NULL) == 0);
+    weft_blocking_begin();
+    pthread_barrier_wait(&attached);
+    weft_blocking_end();
+    CHECK_EQ_INT(weft_shutdown(), -1);
+    weft_blocking_begin();
+    pthread_barrier_wait(&may_detach);
+    weft_blocking_end();
+    weft_test_join(t);
+    CHECK_EQ_INT(other_rc, -1);
+    CHECK(weft_is_initialized());
+    pthread_barrier_destroy(&attached);
+    pthread_barrier_destroy(&may_detach);
+}
+
 /* ---- a finalizer, run by the shutdown's collection, starts a thread */
 
 static attempt during_shutdown;
@@ -99,6 +141,7 @@ int main(void)
 {
     REQUIRE(weft_init(NULL) == 0);
     test_refused_while_another_is_attached();
+    test_concurrent_refused_shutdowns();
 
     weft_gc_disable(); /* the cycle waits for the shutdown's collection */
     REQUIRE(node_cycle_dropped(&finalizable, 60));

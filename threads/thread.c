@@ -321,10 +321,10 @@ bool _weft_thread_registry_close(unsigned *others)
     weft_blocking_begin(); /* a stop's requester holds the lock while it waits for us */
     pthread_mutex_lock(&registry_lock);
     *others = weft_load_relaxed(&attached_count) - 1;
-    registry_closed = *others == 0;
+    bool closed = registry_closed = *others == 0;
     pthread_mutex_unlock(&registry_lock);
     weft_blocking_end();
-    return registry_closed;
+    return closed;
 }
 
 void _weft_thread_registry_open(void)
