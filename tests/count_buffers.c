@@ -716,9 +716,7 @@ static void handoff_rounds(long who, bool forever)
 static void *handoff_worker(void *arg)
 {
     weft_thread_attach();
-    weft_blocking_begin();
-    pthread_barrier_wait(&handoff_start);
-    weft_blocking_end();
+    weft_test_barrier_wait(&handoff_start);
     handoff_rounds((long)arg, false);
     atomic_fetch_add(&handoff_workers_done, 1);
     weft_thread_detach();
@@ -744,9 +742,7 @@ static void test_handoffs_exact(void)
     REQUIRE(pthread_barrier_init(&handoff_start, NULL, HANDOFF_THREADS + 1) == 0);
     for (long i = 0; i < HANDOFF_THREADS; i++)
         REQUIRE(pthread_create(&t[i], NULL, handoff_worker, (void *)(i + 1)) == 0);
-    weft_blocking_begin();
-    pthread_barrier_wait(&handoff_start);
-    weft_blocking_end();
+    weft_test_barrier_wait(&handoff_start);
     handoff_rounds(0, true);
     for (int i = 0; i < HANDOFF_THREADS; i++)
         weft_test_join(t[i]);

@@ -322,9 +322,7 @@ static void *cross_writer(void *arg)
     cross_side *c = arg;
     weft_thread_attach();
     weft_object **keys = c->keys;
-    weft_blocking_begin();
-    pthread_barrier_wait(&cross_start);
-    weft_blocking_end();
+    weft_test_barrier_wait(&cross_start);
     for (int r = 0; r < CROSS_ROUNDS; r++) {
         weft_object *k = keys[r % CROSS_KEYS];
         if (weft_dict_set(c->mine, k, k) != 0)

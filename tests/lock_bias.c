@@ -220,13 +220,9 @@ static void *other_writer(void *arg)
     (void)arg;
     weft_thread_attach();
     for (int r = 0; r < 2 * ROUNDS; r++) {
-        weft_blocking_begin();
-        pthread_barrier_wait(&start);
-        weft_blocking_end();
+        weft_test_barrier_wait(&start);
         write_side(1);
-        weft_blocking_begin();
-        pthread_barrier_wait(&done);
-        weft_blocking_end();
+        weft_test_barrier_wait(&done);
     }
     weft_thread_detach();
     return NULL;
@@ -255,15 +251,11 @@ static void run_rounds(bool dict)
         REQUIRE(shared);
         bool born_biased = is_biased(shared);
         CHECK(born_biased == bias_expected);
-        weft_blocking_begin();
-        pthread_barrier_wait(&start);
-        weft_blocking_end();
+        weft_test_barrier_wait(&start);
         /* main owns it and starts biased; the other thread's first write
          * revokes the bias while main is still writing */
         write_side(0);
-        weft_blocking_begin();
-        pthread_barrier_wait(&done);
-        weft_blocking_end();
+        weft_test_barrier_wait(&done);
         size_t len = dict ? weft_dict_len(shared) : weft_list_len(shared);
         exact += len == 2 * PER_SIDE && holds_all(shared);
         revoked += born_biased && !is_biased(shared);
@@ -298,13 +290,9 @@ static void *consumer(void *arg)
     weft_thread_attach();
     weft_object *one = weft_int_new(1);
     for (int r = 0; r < ADAPTIVE_ROUNDS; r++) {
-        weft_blocking_begin();
-        pthread_barrier_wait(&start);
-        weft_blocking_end();
+        weft_test_barrier_wait(&start);
         weft_list_append(handed, one);
-        weft_blocking_begin();
-        pthread_barrier_wait(&done);
-        weft_blocking_end();
+        weft_test_barrier_wait(&done);
     }
     weft_decref(one);
     weft_thread_detach();

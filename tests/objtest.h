@@ -20,6 +20,16 @@ static inline void weft_test_join(pthread_t t)
         weft_blocking_end();
 }
 
+static inline void weft_test_barrier_wait(pthread_barrier_t *b)
+{
+    int attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    pthread_barrier_wait(b);
+    if (attached)
+        weft_blocking_end();
+}
+
 static inline void weft_test_yield(void)
 {
     weft_safepoint();

@@ -32,7 +32,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static WEFT_ATOMIC(weft_thread *) record_chunks[TOP_SIZE]; /* published once each */
 static WEFT_ATOMIC(uint32_t) index_limit;                 /* indices < limit exist */
 static CDS_LIST_HEAD(attached_list);                     /* registry lock */
-static WEFT_ATOMIC(unsigned) attached_count;             /* changed under the registry lock */
+static unsigned attached_count;                          /* registry lock */
 static bool registry_closed; /* registry lock: weft_shutdown is under way, or done */
 
 static pthread_key_t exit_key;
@@ -143,7 +143,7 @@ int weft_thread_attach(void)
     t->in_use = true;
     t->os_tid = (pid_t)syscall(SYS_gettid);
     cds_list_add(&t->attached, &attached_list);
-    weft_fetch_add_relaxed(&attached_count, 1);
+    attached_count++;
     pthread_mutex_unlock(&registry_lock);
 
     pthread_mutex_lock(&t->lock);
@@ -207,7 +207,7 @@ int weft_thread_detach(void)
     pthread_mutex_lock(&registry_lock);
     t->in_use = false;
     cds_list_del_init(&t->attached);
-    weft_fetch_sub_relaxed(&attached_count, 1);
+    attached_count--;
     pthread_mutex_unlock(&registry_lock);
     return 0;
 }
@@ -320,7 +320,7 @@ bool _weft_thread_registry_close(unsigned *others)
 {
     weft_blocking_begin(); /* a stop's requester holds the lock while it waits for us */
     pthread_mutex_lock(&registry_lock);
-    *others = weft_load_relaxed(&attached_count) - 1;
+    *others = attached_count - 1;
     bool closed = registry_closed = *others == 0;
     pthread_mutex_unlock(&registry_lock);
     weft_blocking_end();
