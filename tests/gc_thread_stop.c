@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-static atomic_bool hold_next, held, release, shutting_down, w_asking;
+static atomic_bool hold_next, held, release, shutting_down, w_asking, refused;
 static atomic_long w_found = -2;
 
 static void sleep_ms(long ms)
@@ -40,6 +40,18 @@ static void hold_collection(const char *phase, const weft_gc_info *info, void *a
     weft_blocking_end();
 }
 
+/* H and W stay attached until the main thread's first weft_shutdown has
+ * been refused: their collections may end before it counts the attached
+ * threads (it waits for the registry lock, which their stops hold). */
+static void detach_after_refusal(void)
+{
+    weft_blocking_begin();
+    while (!atomic_load(&refused))
+        sleep_ms(1);
+    weft_blocking_end();
+    weft_thread_detach();
+}
+
 /* H: asks for the collection that is held. */
 static void *holder_main(void *arg)
 {
@@ -47,7 +59,7 @@ static void *holder_main(void *arg)
     if (weft_thread_attach() != 0)
         return NULL;
     weft_gc_collect(0);
-    weft_thread_detach();
+    detach_after_refusal();
     return NULL;
 }
 
@@ -59,7 +71,7 @@ static void *waiter_main(void *arg)
         return NULL;
     atomic_store(&w_asking, true);
     atomic_store(&w_found, weft_gc_collect(2));
-    weft_thread_detach();
+    detach_after_refusal();
     return NULL;
 }
 
@@ -99,6 +111,7 @@ int main(void)
     /* H and W are attached: the shutdown fails, and restarts the collector. */
     CHECK_EQ_INT(weft_shutdown(), -1);
     CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    atomic_store(&refused, true);
 
     weft_test_join(h);
     weft_test_join(w); /* hung here */
