@@ -561,6 +561,19 @@ void _weft_gc_old_death(void)
     t->gc_old_deaths_local = 0;
 }
 
+/* Add a thread's batch to the young count; the count after it. */
+static long publish_young(long batch)
+{
+    long now = weft_fetch_add_relaxed(&young_count, batch) + batch;
+    /* Never below zero (as CPython): the garbage a collection frees after the
+     * reset must not push the next collection further away. */
+    while (now < 0 && !atomic_compare_exchange_weak_explicit(&young_count, &now, 0,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
+    return now;
+}
+
 void _weft_gc_young_add(long delta)
 {
     weft_thread *t = _weft_tls_thread;
@@ -571,14 +584,8 @@ void _weft_gc_young_add(long delta)
     t->gc_young_local += delta;
     if (t->gc_young_local < WEFT_GC_YOUNG_BATCH && t->gc_young_local > -WEFT_GC_YOUNG_BATCH)
         return;
-    long now = weft_fetch_add_relaxed(&young_count, t->gc_young_local) + t->gc_young_local;
+    long now = publish_young(t->gc_young_local);
     t->gc_young_local = 0;
-    /* Never below zero (as CPython): the garbage a collection frees after the
-     * reset must not push the next collection further away. */
-    while (now < 0 && !atomic_compare_exchange_weak_explicit(&young_count, &now, 0,
-                                                              memory_order_relaxed,
-                                                              memory_order_relaxed)) {
-    }
     if (delta <= 0)
         return;
     maybe_trigger();
@@ -586,4 +593,19 @@ void _weft_gc_young_add(long delta)
     if (limit && now > limit && weft_load_relaxed(&collector_on) && !is_collector_thread &&
         t->dealloc_depth == 0 && t->blocking_depth == 0 && weft_load_relaxed(&enabled))
         wait_for_backlog();
+}
+
+void _weft_gc_publish_detached(weft_thread *t)
+{
+    long young = t->gc_young_local, old = t->gc_old_deaths_local;
+    t->gc_young_local = t->gc_old_deaths_local = 0;
+    if (old)
+        weft_fetch_add_relaxed(&old_deaths, old);
+    if (!young)
+        return;
+    publish_young(young);
+    /* Detached: a request to the collector thread, never a run here; not
+     * from the collector thread itself, which detaches as it stops. */
+    if (young > 0 && !is_collector_thread)
+        maybe_trigger();
 }

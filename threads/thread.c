@@ -204,6 +204,7 @@ int weft_thread_detach(void)
     _weft_tls_index = WEFT_NO_THREAD;
     _weft_countbuf_attached(t, false);
     pthread_setspecific(exit_key, NULL);
+    _weft_gc_publish_detached(t);
     pthread_mutex_lock(&registry_lock);
     t->in_use = false;
     cds_list_del_init(&t->attached);
