@@ -35,6 +35,12 @@ int _weft_env_flag(const char *name, int dflt);
 void _weft_countbuf_init(void); /* threads/countbuf.c */
 /* Siphash key set once at weft_init. */
 void _weft_hash_init(void);
+/* A built-in type's hash h, moved off the two values it must not take: 0
+ * (a str's "not computed") and WEFT_HASH_ERROR. */
+static inline uint64_t _weft_hash_settle(uint64_t h)
+{
+    return h == 0 ? 1 : h == WEFT_HASH_ERROR ? WEFT_HASH_ERROR - 1 : h;
+}
 
 /* A list (list.c has the protocol): the object points to its store. */
 typedef struct list_store {

@@ -98,8 +98,23 @@ static int key_hash(weft_object *key, uint64_t *out)
         _weft_set_error(WEFT_EINVAL, "unhashable type: %s", key->type->name);
         return -1;
     }
-    *out = key->type->hash(key);
-    return 0;
+    if (key->type == &weft_int_type) {
+        *out = key->type->hash(key);
+        return 0;
+    }
+    /* A type's hash (a tuple's calls its items') may fail: the caller's
+     * error survives one that succeeds, as around eq. */
+    weft_error_saved caller;
+    _weft_error_set_aside(&caller);
+    uint64_t h = key->type->hash(key);
+    if (h != WEFT_HASH_ERROR) {
+        _weft_error_restore(&caller);
+        *out = h;
+        return 0;
+    }
+    if (weft_error() == WEFT_OK)
+        _weft_set_error(WEFT_EINVAL, "dict key hash failed (%s hash)", key->type->name);
+    return -1;
 }
 
 static bool fast_key_type(const weft_object *key)
@@ -179,7 +194,7 @@ static int type_eq_unlocked(weft_dict *d, weft_object *k, weft_object *key, bool
     int eq = k->type->eq(k, key);
     if (eq >= 0)
         _weft_error_restore(&caller);
-    else if (weft_error() == WEFT_OK) /* weft has no call for types to set one */
+    else if (weft_error() == WEFT_OK) /* the type did not say why (weft_error_set) */
         _weft_set_error(WEFT_EINVAL, "dict key comparison failed (%s eq)", k->type->name);
     weft_decref(k);
     _weft_object_lock(&d->ob);

@@ -5,6 +5,7 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,41 @@
 static __thread weft_error_code tls_error_code;
 static __thread char tls_error_message[WEFT_ERROR_MESSAGE_MAX];
 
+static void set_error_v(weft_error_code code, const char *fmt, va_list ap)
+{
+    vsnprintf(tls_error_message, sizeof tls_error_message, fmt, ap);
+    tls_error_code = code;
+}
+
 void _weft_set_error(weft_error_code code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tls_error_message, sizeof tls_error_message, fmt, ap);
+    set_error_v(code, fmt, ap);
     va_end(ap);
-    tls_error_code = code;
+}
+
+static bool error_code_valid(weft_error_code code)
+{
+    return code == WEFT_ENOMEM || code == WEFT_EINVAL || code == WEFT_ESTATE ||
+           code == WEFT_EOVERFLOW;
+}
+
+void weft_error_set(weft_error_code code, const char *fmt, ...)
+{
+    if (!error_code_valid(code)) {
+        /* WEFT_OK would leave a message with no error: the code is the bug. */
+        _weft_set_error(WEFT_EINVAL, "weft_error_set: %d is not an error code", (int)code);
+        return;
+    }
+    if (!fmt) {
+        _weft_set_error(code, "%s", "");
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    set_error_v(code, fmt, ap);
+    va_end(ap);
 }
 
 weft_error_code weft_error(void)
@@ -37,15 +66,23 @@ void weft_error_clear(void)
     tls_error_message[0] = 0;
 }
 
+/* With no error the message is "" (every setter records a code other than
+ * WEFT_OK), so only an error's message needs copying. */
 void _weft_error_set_aside(weft_error_saved *out)
 {
     out->code = tls_error_code;
+    if (out->code == WEFT_OK)
+        return;
     memcpy(out->message, tls_error_message, sizeof out->message);
     weft_error_clear();
 }
 
 void _weft_error_restore(const weft_error_saved *saved)
 {
+    if (saved->code == WEFT_OK) {
+        weft_error_clear();
+        return;
+    }
     tls_error_code = saved->code;
     memcpy(tls_error_message, saved->message, sizeof tls_error_message);
 }

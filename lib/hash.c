@@ -74,6 +74,5 @@ uint64_t weft_hash_bytes(const void *bytes, size_t len)
     SIP_ROUND(v0, v1, v2, v3);
     SIP_ROUND(v0, v1, v2, v3);
     SIP_ROUND(v0, v1, v2, v3);
-    uint64_t h = v0 ^ v1 ^ v2 ^ v3;
-    return h ? h : 1; /* 0 means "not computed" in a str */
+    return _weft_hash_settle(v0 ^ v1 ^ v2 ^ v3);
 }

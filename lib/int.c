@@ -2,10 +2,12 @@
 #include "builtins.h"
 #include "freelist.h"
 
+/* The value itself, but 0 (1) and -1 (WEFT_HASH_ERROR, so -2 as in
+ * CPython). */
 static uint64_t int_hash(weft_object *self)
 {
     uint64_t v = (uint64_t)weft_int_value(self);
-    return v ? v : 1;
+    return _weft_hash_settle(v);
 }
 
 static int int_eq(weft_object *a, weft_object *b)
@@ -54,5 +56,5 @@ weft_object *weft_int_new(int64_t value)
 
 int weft_is_int(const weft_object *o)
 {
-    return o->type == &weft_int_type;
+    return o && o->type == &weft_int_type;
 }

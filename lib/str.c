@@ -74,7 +74,7 @@ weft_object *weft_str_from_cstr(const char *cstr)
 
 int weft_is_str(const weft_object *o)
 {
-    return o->type == &weft_str_type;
+    return o && o->type == &weft_str_type;
 }
 
 const char *weft_str_data(const weft_object *o)

@@ -26,16 +26,27 @@ static void tuple_clear(weft_object *self)
         weft_clearref(&t->items[i]);
 }
 
+/* Combined from the items' hashes, so that equal tuples (tuple_eq) hash
+ * alike: a tuple holding an unhashable item is unhashable (an identity hash
+ * would give equal tuples different hashes). A slot not yet filled counts
+ * as 0. */
 static uint64_t tuple_hash(weft_object *self)
 {
     weft_tuple *t = (weft_tuple *)self;
     uint64_t h = 0x345678ull ^ t->size;
     for (size_t i = 0; i < t->size; i++) {
         weft_object *item = t->items[i];
-        uint64_t ih = item && item->type->hash ? item->type->hash(item) : (uint64_t)(uintptr_t)item;
+        uint64_t ih = 0;
+        if (item && !item->type->hash) {
+            weft_error_set(WEFT_EINVAL, "unhashable type: %s (item %zu of a tuple)",
+                           _weft_type_name(item), i);
+            return WEFT_HASH_ERROR;
+        }
+        if (item && (ih = item->type->hash(item)) == WEFT_HASH_ERROR)
+            return WEFT_HASH_ERROR; /* the item's error stands */
         h = (h ^ ih) * 0x100000001B3ull;
     }
-    return h ? h : 1;
+    return _weft_hash_settle(h);
 }
 
 /* Items equal pairwise: the identical object, else by the first one's
@@ -175,16 +186,28 @@ weft_object *weft_tuple_pack(size_t n, ...)
 
 int weft_is_tuple(const weft_object *o)
 {
-    return o->type == &weft_tuple_type;
+    return o && o->type == &weft_tuple_type;
+}
+
+static bool check_tuple(const weft_object *o, const char *fn)
+{
+    if (WEFT_LIKELY(weft_is_tuple(o)))
+        return true;
+    _weft_set_error(WEFT_EINVAL, "%s: not a tuple (%s)", fn, o ? _weft_type_name(o) : "NULL");
+    return false;
 }
 
 size_t weft_tuple_size(const weft_object *o)
 {
+    if (!check_tuple(o, "weft_tuple_size"))
+        return 0;
     return ((const weft_tuple *)o)->size;
 }
 
 weft_object *weft_tuple_get(const weft_object *o, size_t i)
 {
+    if (!check_tuple(o, "weft_tuple_get"))
+        return NULL;
     const weft_tuple *t = (const weft_tuple *)o;
     if (i >= t->size) {
         _weft_set_error(WEFT_EINVAL, "tuple index %zu out of range (size %zu)", i, t->size);
@@ -195,6 +218,10 @@ weft_object *weft_tuple_get(const weft_object *o, size_t i)
 
 int weft_tuple_set_new(weft_object *o, size_t i, weft_object *item)
 {
+    if (!check_tuple(o, "weft_tuple_set_new")) {
+        weft_xdecref(item);
+        return -1;
+    }
     weft_tuple *t = (weft_tuple *)o;
     if (i >= t->size) {
         weft_xdecref(item);
@@ -207,6 +234,8 @@ int weft_tuple_set_new(weft_object *o, size_t i, weft_object *item)
 
 void weft_tuple_maybe_untrack(weft_object *o)
 {
+    if (!check_tuple(o, "weft_tuple_maybe_untrack"))
+        return;
     weft_tuple *t = (weft_tuple *)o;
     for (size_t i = 0; i < t->size; i++) {
         weft_object *item = t->items[i];

@@ -227,6 +227,30 @@ static weft_object *dict_key(worker *w, bool pure)
     return weft_int_new((int64_t)rng_below(&w->r, CONTAINER_MAX)); /* immortal */
 }
 
+/* Whether weft hashes key: every object down its tuples has a hash (the
+ * harness's tuples are trees of bounded depth). A tuple holding an item
+ * without one (a list, a dict, a stress.obj) is unhashable. */
+static bool key_hashable(weft_object *k)
+{
+    if (!weft_type_of(k)->hash)
+        return false;
+    if (weft_is_tuple(k))
+        for (size_t i = 0; i < weft_tuple_size(k); i++)
+            if (!key_hashable(weft_tuple_get(k, i)))
+                return false;
+    return true;
+}
+
+/* A dict call with an unhashable key: it must have failed with WEFT_EINVAL. */
+static void expect_unhashable(bool failed_call, const char *what)
+{
+    if (!failed_call)
+        violation("%s accepted an unhashable key", what);
+    else if (weft_error() != WEFT_EINVAL)
+        failed(what);
+    weft_error_clear();
+}
+
 void op_dict(worker *w)
 {
     int i = pick_kind(w, K_DICT);
@@ -242,6 +266,18 @@ void op_dict(worker *w)
         return;
     }
     stat_add(ST_CONTAINER_OPS, 1);
+    if (!key_hashable(key)) {
+        stat_add(ST_UNHASHABLE_KEYS, 1);
+        weft_error_clear();
+        weft_object *o = weft_dict_get(d, key);
+        expect_unhashable(!o, "weft_dict_get");
+        weft_xdecref(o);
+        expect_unhashable(weft_dict_set(d, key, key) != 0, "weft_dict_set");
+        expect_unhashable(weft_dict_contains(d, key) < 0, "weft_dict_contains");
+        weft_decref(key);
+        weft_decref(d);
+        return;
+    }
     switch (rng_below(&w->r, 6)) {
     case 0:
     case 1: { /* set; delete when full */

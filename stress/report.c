@@ -48,9 +48,9 @@ static void text(FILE *f, const run_result *r)
             handoff == &handoff_ring ? "the harness's ring buffers"
                                      : "shared weft lists and a dict");
     fprintf(f,
-            "  shared containers   %" PRIu64 " list and dict operations; %" PRIu64
-            " lock biases revoked%s\n",
-            t[ST_CONTAINER_OPS], weft_lock_revocations(),
+            "  shared containers   %" PRIu64 " list and dict operations (%" PRIu64
+            " with unhashable keys, refused); %" PRIu64 " lock biases revoked%s\n",
+            t[ST_CONTAINER_OPS], t[ST_UNHASHABLE_KEYS], weft_lock_revocations(),
             weft_lock_bias_enabled() ? "" : " (bias off)");
     fprintf(f, "  buffered counts     %" PRIu64 " read-shared objects counted in thread tables%s\n",
             weft_count_buffered_objects(), weft_count_buffers_enabled() ? "" : " (off)");
@@ -163,6 +163,7 @@ static void json(FILE *f, const run_result *r)
             ", \"board_reads\": %" PRIu64 "},\n",
             handoff->name, t[ST_SENT], t[ST_RECEIVED], t[ST_BOARD_PUT], t[ST_BOARD_GET]);
     fprintf(f, "  \"container_ops\": %" PRIu64 ",\n", t[ST_CONTAINER_OPS]);
+    fprintf(f, "  \"unhashable_key_ops\": %" PRIu64 ",\n", t[ST_UNHASHABLE_KEYS]);
     fprintf(f,
             "  \"weakref_callbacks\": %" PRIu64 ",\n  \"weakref_reads\": %" PRIu64
             ",\n  \"weakref_reads_alive\": %" PRIu64 ",\n",

@@ -148,6 +148,7 @@ enum stat {
     ST_NEW_LIST,
     ST_NEW_DICT,
     ST_CONTAINER_OPS,
+    ST_UNHASHABLE_KEYS,
     ST_NEW_WEAKREF,
     ST_INTERN,
     ST_CHAINS,

@@ -92,6 +92,23 @@ int main(void)
     CHECK_EQ_INT(node_deaths[102], 1); /* the stolen reference was released */
     weft_decref(built);                /* slot 1 is still empty: fine */
     CHECK_EQ_INT(node_deaths[101], 1);
+    /* not a tuple: refused, the stolen reference released */
+    weft_object *not_tuple = weft_list_new(0);
+    REQUIRE(not_tuple);
+    CHECK(!weft_is_tuple(not_tuple) && !weft_is_tuple(NULL));
+    CHECK(!weft_is_int(NULL) && !weft_is_str(NULL));
+    weft_error_clear();
+    CHECK_EQ_INT(weft_tuple_size(not_tuple), 0);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK(strstr(weft_error_message(), "not a tuple (list)") != NULL);
+    CHECK(weft_tuple_get(not_tuple, 0) == NULL);
+    CHECK(weft_tuple_get(NULL, 0) == NULL);
+    CHECK(strstr(weft_error_message(), "not a tuple (NULL)") != NULL);
+    CHECK_EQ_INT(weft_tuple_set_new(not_tuple, 0, node_new(103, NULL)), -1);
+    CHECK_EQ_INT(node_deaths[103], 1);
+    weft_tuple_maybe_untrack(not_tuple);
+    CHECK(weft_gc_is_tracked(not_tuple));
+    weft_decref(not_tuple);
 
     /* weakref */
     weft_object *target = node_new(200, NULL);

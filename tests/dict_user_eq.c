@@ -19,7 +19,8 @@ enum eq_action {
     EQ_FAIL,
     EQ_CLEAR_FAIL,
     EQ_SET_OTHER,
-    EQ_IGNORED_FAILURE
+    EQ_IGNORED_FAILURE,
+    EQ_FAIL_SAYS_WHY
 };
 
 typedef struct probe_key {
@@ -65,6 +66,9 @@ static int act(probe_key *a)
     case EQ_IGNORED_FAILURE: /* a weft call that fails, and eq goes on */
         weft_dict_del(a->dict, a->other);
         return 0;
+    case EQ_FAIL_SAYS_WHY:
+        weft_error_set(WEFT_EOVERFLOW, "probe %ld cannot compare", a->id);
+        return -1;
     }
     return 0;
 }
@@ -368,6 +372,172 @@ static void test_cross_dicts(void)
     }
 }
 
+/* ---------------------------------------------------------------- hash */
+
+/* A key whose hash fails for a negative id: with a reason of its own
+ * (weft_error_set), or with none when the id is -1; other ids hash alike,
+ * after a weft call that fails (the caller's error must survive that). */
+typedef struct hkey {
+    weft_object ob;
+    long id;
+} hkey;
+
+static uint64_t hkey_hash(weft_object *self)
+{
+    long id = ((hkey *)self)->id;
+    if (id == -1)
+        return WEFT_HASH_ERROR;
+    if (id < 0) {
+        weft_error_set(WEFT_EOVERFLOW, "hkey %ld has no hash", id);
+        return WEFT_HASH_ERROR;
+    }
+    CHECK(weft_list_get(self, 0) == NULL); /* not a list: fails, and hash goes on */
+    return 11;
+}
+
+static int hkey_eq(weft_object *a, weft_object *b)
+{
+    return b->type == a->type && ((hkey *)a)->id == ((hkey *)b)->id;
+}
+
+static const weft_type hkey_type = {
+    .name = "test.hkey",
+    .basic_size = sizeof(hkey),
+    .hash = hkey_hash,
+    .eq = hkey_eq,
+};
+
+/* eq, no hash: unhashable, and so is a tuple holding one (before, such
+ * tuples hashed it by address: two equal tuples were two keys). */
+static const weft_type eq_only_type = {
+    .name = "test.eq_only",
+    .basic_size = sizeof(hkey),
+    .eq = hkey_eq,
+};
+
+static weft_object *hkey_new(const weft_type *type, long id)
+{
+    hkey *k = (hkey *)weft_new(type);
+    REQUIRE(k);
+    k->id = id;
+    return &k->ob;
+}
+
+/* Every dict call with key fails with code, its message naming what; d
+ * keeps its one entry; key keeps its one reference. */
+static void check_key_refused(weft_object *d, weft_object *key, weft_error_code code,
+                              const char *what)
+{
+    weft_object *v = str_key("v");
+    long refs = weft_refcount(key);
+    weft_error_clear();
+    CHECK_EQ_INT(weft_dict_set(d, key, v), -1);
+    CHECK_EQ_INT(weft_error(), code);
+    CHECK(strstr(weft_error_message(), what) != NULL);
+    weft_error_clear();
+    CHECK(weft_dict_get(d, key) == NULL);
+    CHECK_EQ_INT(weft_error(), code);
+    CHECK_EQ_INT(weft_dict_contains(d, key), -1);
+    CHECK_EQ_INT(weft_dict_del(d, key), -1);
+    CHECK_EQ_INT(weft_error(), code);
+    CHECK(strstr(weft_error_message(), what) != NULL);
+    CHECK_EQ_INT(weft_dict_len(d), 1);
+    CHECK_EQ_INT(weft_refcount(key), refs);
+    CHECK_EQ_INT(weft_refcount(v), 1);
+    weft_decref(v);
+}
+
+static void test_error_set(void)
+{
+    weft_error_set(WEFT_ESTATE, "state %d", 42);
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    CHECK(strcmp(weft_error_message(), "state 42") == 0);
+    weft_error_set(WEFT_OK, "no error");
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    CHECK(strstr(weft_error_message(), "not an error code") != NULL);
+    weft_error_set((weft_error_code)99, "what");
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
+    weft_error_set(WEFT_ENOMEM, NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_ENOMEM);
+    CHECK(strcmp(weft_error_message(), "") == 0);
+    char big[1000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    weft_error_set(WEFT_EINVAL, "%s", big);
+    CHECK_EQ_INT((long)strlen(weft_error_message()), 255);
+    weft_error_clear();
+}
+
+/* A type's hash may fail, with its reason or weft's; tuples hash their
+ * items, so one holding an unhashable or failing item is refused too. */
+static void test_hash_errors(void)
+{
+    weft_object *d = weft_dict_new(), *one = str_key("one");
+    REQUIRE(d);
+    CHECK_EQ_INT(weft_dict_set(d, one, one), 0);
+    weft_object *says = hkey_new(&hkey_type, -5), *silent = hkey_new(&hkey_type, -1);
+    check_key_refused(d, says, WEFT_EOVERFLOW, "hkey -5 has no hash");
+    check_key_refused(d, silent, WEFT_EINVAL, "test.hkey hash");
+
+    weft_object *list = weft_list_new(0), *eq_only = hkey_new(&eq_only_type, 1);
+    REQUIRE(list);
+    check_key_refused(d, eq_only, WEFT_EINVAL, "unhashable type: test.eq_only");
+    weft_object *t_list = weft_tuple_pack(2, one, list), *t_says = weft_tuple_pack(1, says);
+    weft_object *t_eq_only = weft_tuple_pack(1, eq_only);
+    weft_object *nested = weft_tuple_pack(2, one, t_list);
+    REQUIRE(t_list && t_says && t_eq_only && nested);
+    check_key_refused(d, t_list, WEFT_EINVAL, "unhashable type: list");
+    check_key_refused(d, nested, WEFT_EINVAL, "unhashable type: list");
+    check_key_refused(d, t_eq_only, WEFT_EINVAL, "unhashable type: test.eq_only");
+    check_key_refused(d, t_says, WEFT_EOVERFLOW, "hkey -5 has no hash");
+
+    /* A hash that succeeds keeps the caller's error, though it failed a
+     * call of its own; equal keys (and tuples of them) are one entry. */
+    weft_object *k7 = hkey_new(&hkey_type, 7), *k7b = hkey_new(&hkey_type, 7);
+    weft_object *t7 = weft_tuple_pack(2, one, k7), *t7b = weft_tuple_pack(2, one, k7b);
+    REQUIRE(t7 && t7b);
+    weft_error_set(WEFT_ESTATE, "the caller's");
+    CHECK_EQ_INT(weft_dict_set(d, k7, one), 0);
+    CHECK_EQ_INT(weft_dict_set(d, t7, one), 0);
+    CHECK_EQ_INT(weft_dict_contains(d, k7b), 1);
+    CHECK_EQ_INT(weft_dict_contains(d, t7b), 1);
+    CHECK_EQ_INT(weft_error(), WEFT_ESTATE);
+    CHECK(strcmp(weft_error_message(), "the caller's") == 0);
+    CHECK_EQ_INT(weft_dict_set(d, t7b, one), 0);
+    CHECK_EQ_INT(weft_dict_len(d), 3);
+
+    /* int -1 hashes as -2 (its own hash is WEFT_HASH_ERROR's value): both
+     * are keys, apart. */
+    weft_object *m1 = weft_int_new(-1), *m2 = weft_int_new(-2);
+    CHECK_EQ_INT(weft_dict_set(d, m1, m1), 0);
+    CHECK_EQ_INT(weft_dict_set(d, m2, m2), 0);
+    weft_object *got = weft_dict_get(d, m1);
+    CHECK(got == m1);
+    weft_xdecref(got);
+    CHECK_EQ_INT(weft_dict_len(d), 5);
+
+    /* An eq that says why it failed: its error, not weft's. */
+    weft_object *p1 = probe_new(1, EQ_FAIL_SAYS_WHY, d, NULL), *p2 = probe_new(2, EQ_PLAIN, d, NULL);
+    CHECK_EQ_INT(weft_dict_set(d, p1, p1), 0);
+    weft_error_clear();
+    CHECK(weft_dict_get(d, p2) == NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EOVERFLOW);
+    CHECK(strcmp(weft_error_message(), "probe 1 cannot compare") == 0);
+
+    weft_decref(d); /* then every reference it took is gone */
+    weft_object *tuples[] = {nested, t_list, t_says, t_eq_only, t7, t7b};
+    for (size_t i = 0; i < sizeof tuples / sizeof tuples[0]; i++) {
+        CHECK_EQ_INT(weft_refcount(tuples[i]), 1);
+        weft_decref(tuples[i]);
+    }
+    weft_object *objs[] = {one, says, silent, list, eq_only, k7, k7b, m1, m2, p1, p2};
+    for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
+        CHECK(weft_is_immortal(objs[i]) || weft_refcount(objs[i]) == 1);
+        weft_decref(objs[i]);
+    }
+    weft_error_clear();
+}
+
 int main(void)
 {
     REQUIRE(weft_init(NULL) == 0);
@@ -378,6 +548,8 @@ int main(void)
     test_caller_error_kept();
     test_tuple_keys();
     test_cross_dicts();
+    test_error_set();
+    test_hash_errors();
     CHECK_EQ_INT(weft_shutdown(), 0);
     return check_finish();
 }

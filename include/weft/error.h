@@ -26,6 +26,15 @@ WEFT_API const char *weft_error_message(void);
 WEFT_API void weft_error_clear(void);
 /* A fixed name for a code ("WEFT_ENOMEM"). */
 WEFT_API const char *weft_error_name(weft_error_code code);
+/* Record an error for the calling thread, as a failing weft call does: for a
+ * type's hash and eq (weft/object.h) to say why they failed. fmt is
+ * printf's; the message is cut at 255 bytes. A code that is not one of the
+ * errors above (WEFT_OK included) records WEFT_EINVAL, saying so. */
+WEFT_API void weft_error_set(weft_error_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 WEFT_END_DECLS
 

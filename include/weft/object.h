@@ -89,9 +89,20 @@ typedef struct weft_type {
     /* Release what the object owns (references included) just before its
      * memory is freed by weft. */
     void (*dealloc)(weft_object *self);
+    /* A hash that agrees with eq (equal objects hash alike), or
+     * WEFT_HASH_ERROR if self cannot be hashed, after recording why with
+     * weft_error_set. A hash that succeeds must not return WEFT_HASH_ERROR
+     * (weft's own never do: int -1 hashes as -2, as in CPython). NULL: the
+     * type is unhashable; a dict refuses it as a key, and a tuple holding
+     * one is unhashable too. */
     uint64_t (*hash)(weft_object *self);
-    int (*eq)(weft_object *a, weft_object *b); /* 1 equal, 0 not, -1 error */
+    /* 1 equal, 0 not, -1 error (recorded with weft_error_set; else weft
+     * records WEFT_EINVAL naming the type). */
+    int (*eq)(weft_object *a, weft_object *b);
 } weft_type;
+
+/* What a type's hash returns when it fails (see weft_type.hash). */
+#define WEFT_HASH_ERROR UINT64_MAX
 
 /* A new object of type (its bytes past the header zeroed), owned by the
  * calling thread, with one reference. NULL with WEFT_ENOMEM / WEFT_ESTATE. */

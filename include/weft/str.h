@@ -26,7 +26,8 @@ WEFT_API weft_object *weft_str_intern(weft_object *s);
 WEFT_API weft_object *weft_str_intern_cstr(const char *s);
 WEFT_API int weft_str_is_interned(const weft_object *s);
 
-/* The process's keyed hash of any bytes (what str hashes use). */
+/* The process's keyed hash of any bytes (what str hashes use): never 0
+ * nor WEFT_HASH_ERROR. */
 WEFT_API uint64_t weft_hash_bytes(const void *bytes, size_t len);
 
 WEFT_END_DECLS
