@@ -143,12 +143,6 @@ void _weft_gc_thread_stop(void);
 /* How many times a thread has waited for a collection to take its young
  * objects (back-pressure, threads/collector.c); for the tests. */
 uint64_t _weft_gc_backlog_waits(void);
-/* The collector thread's flush-only stops (threads/collector.c) since the
- * process started; for the tests. */
-typedef struct weft_gc_flush_stats {
-    uint64_t stops, pause_sum_ns, pause_max_ns;
-} weft_gc_flush_stats;
-void _weft_gc_flush_stats(weft_gc_flush_stats *out);
 /* Called by the collection to publish which generation it ran, what it
  * promoted, and how much garbage it found (the young trigger backs off while
  * collections find none). */

@@ -52,8 +52,13 @@ static void text(FILE *f, const run_result *r)
             " with unhashable keys, refused); %" PRIu64 " lock biases revoked%s\n",
             t[ST_CONTAINER_OPS], t[ST_UNHASHABLE_KEYS], weft_lock_revocations(),
             weft_lock_bias_enabled() ? "" : " (bias off)");
-    fprintf(f, "  buffered counts     %" PRIu64 " read-shared objects counted in thread tables%s\n",
-            weft_count_buffered_objects(), weft_count_buffers_enabled() ? "" : " (off)");
+    weft_count_flush_stats flushes;
+    weft_count_buffer_flushes(&flushes);
+    fprintf(f,
+            "  buffered counts     %" PRIu64 " read-shared objects counted in thread tables%s;"
+            " %" PRIu64 " stops only to flush them, paused %.1f ms in all (max %.2f ms)\n",
+            weft_count_buffered_objects(), weft_count_buffers_enabled() ? "" : " (off)",
+            flushes.stops, flushes.pause_sum_ns / 1e6, flushes.pause_max_ns / 1e6);
     fprintf(f,
             "  weakrefs            %" PRIu64 " callbacks; %" PRIu64 " reads (%" PRIu64
             " alive)\n",
@@ -164,6 +169,12 @@ static void json(FILE *f, const run_result *r)
             handoff->name, t[ST_SENT], t[ST_RECEIVED], t[ST_BOARD_PUT], t[ST_BOARD_GET]);
     fprintf(f, "  \"container_ops\": %" PRIu64 ",\n", t[ST_CONTAINER_OPS]);
     fprintf(f, "  \"unhashable_key_ops\": %" PRIu64 ",\n", t[ST_UNHASHABLE_KEYS]);
+    weft_count_flush_stats flushes;
+    weft_count_buffer_flushes(&flushes);
+    fprintf(f,
+            "  \"count_flush_stops\": {\"stops\": %" PRIu64 ", \"pause_sum_ns\": %" PRIu64
+            ", \"pause_max_ns\": %" PRIu64 "},\n",
+            flushes.stops, flushes.pause_sum_ns, flushes.pause_max_ns);
     fprintf(f,
             "  \"weakref_callbacks\": %" PRIu64 ",\n  \"weakref_reads\": %" PRIu64
             ",\n  \"weakref_reads_alive\": %" PRIu64 ",\n",

@@ -546,8 +546,8 @@ static long long elapsed_ns(const struct timespec *since)
  * longest pause so far (the period is ten pauses: collector.c). */
 static long long flush_wait_ns(void)
 {
-    weft_gc_flush_stats f;
-    _weft_gc_flush_stats(&f);
+    weft_count_flush_stats f;
+    weft_count_buffer_flushes(&f);
     return 10000000000ll + 20 * (long long)f.pause_max_ns;
 }
 
@@ -617,20 +617,23 @@ static void test_flushes_paced_by_pause(void)
     REQUIRE(pthread_create(&staller, NULL, stall_safepoints, NULL) == 0);
     while (!atomic_load(&staller_attached))
         weft_test_yield();
-    weft_gc_flush_stats before, after;
-    _weft_gc_flush_stats(&before);
+    weft_count_flush_stats before, after;
+    weft_count_buffer_flushes(&before);
+    weft_error_clear();
+    weft_count_buffer_flushes(NULL);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (elapsed_ns(&start) < PACING_NS)
         reader_do(&s.r, R_GET_DROP); /* a pin again after every flush */
-    _weft_gc_flush_stats(&after);
+    weft_count_buffer_flushes(&after);
     long long window_ns = elapsed_ns(&start);
     /* A long pause before the window (a loaded machine) may delay the
      * first flush past it: wait for one. */
     while (buffering && after.stops == before.stops &&
            elapsed_ns(&start) < PACING_NS + flush_wait_ns()) {
         reader_do(&s.r, R_GET_DROP);
-        _weft_gc_flush_stats(&after);
+        weft_count_buffer_flushes(&after);
     }
     atomic_store(&pacing_over, true);
     weft_test_join(staller);

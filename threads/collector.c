@@ -248,7 +248,7 @@ static long run_own_collection(int gen)
 #define FLUSH_PAUSE_RATIO 10
 static uint64_t flush_period_ns = COUNTS_FLUSH_PERIOD_NS; /* collector thread */
 /* The flush stops made so far, their pauses' sum and largest: the pacing
- * above bounds the time the world spends in them (tests: _weft_gc_flush_stats). */
+ * above bounds the time the world spends in them (weft_count_buffer_flushes). */
 static WEFT_ATOMIC(uint64_t) flush_stops, flush_pause_sum_ns, flush_pause_max_ns;
 
 static void work_cond_init(void)
@@ -286,8 +286,12 @@ static void note_flush_stop(uint64_t pause_ns)
         weft_store_relaxed(&flush_pause_max_ns, pause_ns);
 }
 
-void _weft_gc_flush_stats(weft_gc_flush_stats *out)
+void weft_count_buffer_flushes(weft_count_flush_stats *out)
 {
+    if (!out) {
+        _weft_set_error(WEFT_EINVAL, "weft_count_buffer_flushes: NULL");
+        return;
+    }
     out->stops = weft_load_relaxed(&flush_stops);
     out->pause_sum_ns = weft_load_relaxed(&flush_pause_sum_ns);
     out->pause_max_ns = weft_load_relaxed(&flush_pause_max_ns);

@@ -78,6 +78,16 @@ WEFT_API uint64_t weft_lock_revocations(void);
  * WEFT_COUNT_BUFFERS), and how many objects have been counted so. */
 WEFT_API int weft_count_buffers_enabled(void);
 WEFT_API uint64_t weft_count_buffered_objects(void);
+/* Those deaths need stops of the world: when no collection stopped it for a
+ * while (100 ms, or ten times the last such stop's pause) and some thread
+ * still counts an object in its table, the collector thread stops the world
+ * only to flush the tables. Such stops since the process started, the sum
+ * of their pauses and the longest, in nanoseconds (a collection's own stops
+ * are in weft_gc_get_stats). */
+typedef struct weft_count_flush_stats {
+    uint64_t stops, pause_sum_ns, pause_max_ns;
+} weft_count_flush_stats;
+WEFT_API void weft_count_buffer_flushes(weft_count_flush_stats *out);
 
 /* Leave the runtime around a blocking call. Pairs must nest properly and not
  * touch objects in between. */
