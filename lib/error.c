@@ -13,9 +13,13 @@
 static __thread weft_error_code tls_error_code;
 static __thread char tls_error_message[WEFT_ERROR_MESSAGE_MAX];
 
+/* Formatted aside first: an argument may be the current message (a type's
+ * hash wrapping the error of a call it made). */
 static void set_error_v(weft_error_code code, const char *fmt, va_list ap)
 {
-    vsnprintf(tls_error_message, sizeof tls_error_message, fmt, ap);
+    char message[WEFT_ERROR_MESSAGE_MAX];
+    vsnprintf(message, sizeof message, fmt, ap);
+    memcpy(tls_error_message, message, sizeof message);
     tls_error_code = code;
 }
 

@@ -26,6 +26,26 @@ static void tuple_clear(weft_object *self)
         weft_clearref(&t->items[i]);
 }
 
+/* An item's hash, or WEFT_HASH_ERROR with the item's error, or one naming
+ * it if it recorded none (an error from before the call is no reason). */
+static uint64_t item_hash(weft_object *item, size_t i)
+{
+    if (!item->type->hash) {
+        _weft_set_error(WEFT_EINVAL, "unhashable type: %s (item %zu of a tuple)",
+                        _weft_type_name(item), i);
+        return WEFT_HASH_ERROR;
+    }
+    weft_error_saved before;
+    _weft_error_set_aside(&before);
+    uint64_t h = item->type->hash(item);
+    if (h != WEFT_HASH_ERROR)
+        _weft_error_restore(&before);
+    else if (weft_error() == WEFT_OK)
+        _weft_set_error(WEFT_EINVAL, "hash of item %zu of a tuple failed (%s hash)", i,
+                        _weft_type_name(item));
+    return h;
+}
+
 /* Combined from the items' hashes, so that equal tuples (tuple_eq) hash
  * alike: a tuple holding an unhashable item is unhashable (an identity hash
  * would give equal tuples different hashes). A slot not yet filled counts
@@ -35,15 +55,9 @@ static uint64_t tuple_hash(weft_object *self)
     weft_tuple *t = (weft_tuple *)self;
     uint64_t h = 0x345678ull ^ t->size;
     for (size_t i = 0; i < t->size; i++) {
-        weft_object *item = t->items[i];
-        uint64_t ih = 0;
-        if (item && !item->type->hash) {
-            weft_error_set(WEFT_EINVAL, "unhashable type: %s (item %zu of a tuple)",
-                           _weft_type_name(item), i);
+        uint64_t ih = t->items[i] ? item_hash(t->items[i], i) : 0;
+        if (ih == WEFT_HASH_ERROR)
             return WEFT_HASH_ERROR;
-        }
-        if (item && (ih = item->type->hash(item)) == WEFT_HASH_ERROR)
-            return WEFT_HASH_ERROR; /* the item's error stands */
         h = (h ^ ih) * 0x100000001B3ull;
     }
     return _weft_hash_settle(h);

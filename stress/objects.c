@@ -97,6 +97,20 @@ static void sobj_dealloc(weft_object *self)
     slot_clear(&s->payload);
 }
 
+/* Hashable by identity (its id is unique and never changes), so that
+ * tuples holding stress.objs are dict keys: tracked keys, in garbage cycles,
+ * resurrected. */
+static uint64_t sobj_hash(weft_object *self)
+{
+    uint64_t id = ((sobj *)self)->id;
+    return id == WEFT_HASH_ERROR ? id - 1 : id;
+}
+
+static int sobj_eq(weft_object *a, weft_object *b)
+{
+    return a == b;
+}
+
 const weft_type sobj_type = {
     .name = "stress.obj",
     .basic_size = sizeof(sobj),
@@ -105,6 +119,8 @@ const weft_type sobj_type = {
     .clear = sobj_clear,
     .finalize = sobj_finalize,
     .dealloc = sobj_dealloc,
+    .hash = sobj_hash,
+    .eq = sobj_eq,
 };
 
 /* ---------------------------------------------------------------- keys */

@@ -104,9 +104,13 @@ int main(void)
     CHECK(weft_tuple_get(not_tuple, 0) == NULL);
     CHECK(weft_tuple_get(NULL, 0) == NULL);
     CHECK(strstr(weft_error_message(), "not a tuple (NULL)") != NULL);
+    weft_error_clear();
     CHECK_EQ_INT(weft_tuple_set_new(not_tuple, 0, node_new(103, NULL)), -1);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
     CHECK_EQ_INT(node_deaths[103], 1);
+    weft_error_clear();
     weft_tuple_maybe_untrack(not_tuple);
+    CHECK_EQ_INT(weft_error(), WEFT_EINVAL);
     CHECK(weft_gc_is_tracked(not_tuple));
     weft_decref(not_tuple);
 

@@ -465,6 +465,10 @@ static void test_error_set(void)
     big[sizeof big - 1] = 0;
     weft_error_set(WEFT_EINVAL, "%s", big);
     CHECK_EQ_INT((long)strlen(weft_error_message()), 255);
+    /* wrapping the current message */
+    weft_error_set(WEFT_EINVAL, "inner %d", 1);
+    weft_error_set(WEFT_ESTATE, "outer: %s", weft_error_message());
+    CHECK(strcmp(weft_error_message(), "outer: inner 1") == 0);
     weft_error_clear();
 }
 
@@ -490,6 +494,9 @@ static void test_hash_errors(void)
     check_key_refused(d, nested, WEFT_EINVAL, "unhashable type: list");
     check_key_refused(d, t_eq_only, WEFT_EINVAL, "unhashable type: test.eq_only");
     check_key_refused(d, t_says, WEFT_EOVERFLOW, "hkey -5 has no hash");
+    weft_object *t_silent = weft_tuple_pack(2, one, silent);
+    REQUIRE(t_silent);
+    check_key_refused(d, t_silent, WEFT_EINVAL, "item 1 of a tuple failed (test.hkey hash)");
 
     /* A hash that succeeds keeps the caller's error, though it failed a
      * call of its own; equal keys (and tuples of them) are one entry. */
@@ -525,7 +532,7 @@ static void test_hash_errors(void)
     CHECK(strcmp(weft_error_message(), "probe 1 cannot compare") == 0);
 
     weft_decref(d); /* then every reference it took is gone */
-    weft_object *tuples[] = {nested, t_list, t_says, t_eq_only, t7, t7b};
+    weft_object *tuples[] = {nested, t_list, t_says, t_silent, t_eq_only, t7, t7b};
     for (size_t i = 0; i < sizeof tuples / sizeof tuples[0]; i++) {
         CHECK_EQ_INT(weft_refcount(tuples[i]), 1);
         weft_decref(tuples[i]);

@@ -599,7 +599,7 @@ void _weft_gc_young_add(long delta)
         wait_for_backlog();
 }
 
-void _weft_gc_publish_detached(weft_thread *t)
+void _weft_gc_publish_partial(weft_thread *t)
 {
     long young = t->gc_young_local, old = t->gc_old_deaths_local;
     t->gc_young_local = t->gc_old_deaths_local = 0;
@@ -608,7 +608,7 @@ void _weft_gc_publish_detached(weft_thread *t)
     if (!young)
         return;
     publish_young(young);
-    /* Detached: a request to the collector thread, never a run here; not
+    /* Attached, with no collector thread: the collection may run here. Not
      * from the collector thread itself, which detaches as it stops. */
     if (young > 0 && !is_collector_thread)
         maybe_trigger();

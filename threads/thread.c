@@ -182,7 +182,11 @@ int weft_thread_detach(void)
      * waits for us. The switch to DETACHED, under the record's lock, happens
      * only when no work is pending: a queuer that saw ATTACHED has set MERGE
      * before we look, later ones see DETACHED and merge on our behalf. From
-     * then on this thread touches nothing a collection reads. */
+     * then on this thread touches nothing a collection reads. The young
+     * count is published first, while a collection it triggers can still
+     * run here (no collector thread), and again at the end for what the
+     * loop's frees counted. */
+    _weft_gc_publish_partial(t);
     for (;;) {
         _weft_countbuf_flush(t);
         _weft_brc_merge_own_queue(t);
@@ -204,7 +208,7 @@ int weft_thread_detach(void)
     _weft_tls_index = WEFT_NO_THREAD;
     _weft_countbuf_attached(t, false);
     pthread_setspecific(exit_key, NULL);
-    _weft_gc_publish_detached(t);
+    _weft_gc_publish_partial(t);
     pthread_mutex_lock(&registry_lock);
     t->in_use = false;
     cds_list_del_init(&t->attached);

@@ -217,10 +217,12 @@ static inline void _weft_quiescent_every(weft_thread *t, unsigned period)
  * or wait for one). Inline: every tracked object's birth and death pass here. */
 #define WEFT_GC_YOUNG_BATCH 64
 void _weft_gc_young_add(long delta);
-/* Publish what t, a thread that has just detached, had not: else threads
- * that each make less than a batch of tracked objects before they detach
- * (a thread per request) would never bring a collection on. */
-void _weft_gc_publish_detached(weft_thread *t);
+/* Publish t's partial batches (t: the calling thread's record, attached or
+ * just detached): else threads that each make less than a batch of tracked
+ * objects before they detach (a thread per request) would never bring a
+ * collection on. A collection it triggers runs on the collector thread, or
+ * here if there is none and the thread is still attached. */
+void _weft_gc_publish_partial(weft_thread *t);
 
 /* Count delta on t, the calling thread's record (NULL: publish at once). */
 static inline void _weft_gc_young_count_on(weft_thread *t, long delta)

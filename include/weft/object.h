@@ -92,7 +92,8 @@ typedef struct weft_type {
     /* A hash that agrees with eq (equal objects hash alike), or
      * WEFT_HASH_ERROR if self cannot be hashed, after recording why with
      * weft_error_set. A hash that succeeds must not return WEFT_HASH_ERROR
-     * (weft's own never do: int -1 hashes as -2, as in CPython). NULL: the
+     * (map it to another value; weft's own do: int -1 hashes as -2, as in
+     * CPython). NULL: the
      * type is unhashable; a dict refuses it as a key, and a tuple holding
      * one is unhashable too. */
     uint64_t (*hash)(weft_object *self);

@@ -19,7 +19,9 @@ WEFT_API weft_object *weft_tuple_new(size_t n);
 /* A tuple of the n objects given (each increfed; NULL not allowed). */
 WEFT_API weft_object *weft_tuple_pack(size_t n, ...);
 /* 0 for NULL. The calls below refuse anything but a tuple with WEFT_EINVAL
- * (size 0, NULL, -1, nothing done). */
+ * (size 0, NULL, -1, nothing done): a caller that may pass another object
+ * tells a refusal from an empty tuple by weft_error() after
+ * weft_error_clear(). */
 WEFT_API int weft_is_tuple(const weft_object *o);
 WEFT_API size_t weft_tuple_size(const weft_object *t);
 /* Borrowed reference to item i; NULL with WEFT_EINVAL when out of range. */
