@@ -93,9 +93,8 @@ typedef struct weft_type {
      * WEFT_HASH_ERROR if self cannot be hashed, after recording why with
      * weft_error_set. A hash that succeeds must not return WEFT_HASH_ERROR
      * (map it to another value; weft's own do: int -1 hashes as -2, as in
-     * CPython). NULL: the
-     * type is unhashable; a dict refuses it as a key, and a tuple holding
-     * one is unhashable too. */
+     * CPython). NULL: the type is unhashable; a dict refuses it as a key,
+     * and a tuple holding one is unhashable too. */
     uint64_t (*hash)(weft_object *self);
     /* 1 equal, 0 not, -1 error (recorded with weft_error_set; else weft
      * records WEFT_EINVAL naming the type). */
