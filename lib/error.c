@@ -18,8 +18,10 @@ static __thread char tls_error_message[WEFT_ERROR_MESSAGE_MAX];
 static void set_error_v(weft_error_code code, const char *fmt, va_list ap)
 {
     char message[WEFT_ERROR_MESSAGE_MAX];
-    vsnprintf(message, sizeof message, fmt, ap);
-    memcpy(tls_error_message, message, sizeof message);
+    int len = vsnprintf(message, sizeof message, fmt, ap);
+    size_t n = len < 0 ? 0 : (size_t)len < sizeof message ? (size_t)len : sizeof message - 1;
+    message[n] = 0;
+    memcpy(tls_error_message, message, n + 1);
     tls_error_code = code;
 }
 

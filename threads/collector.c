@@ -582,7 +582,7 @@ void _weft_gc_young_add(long delta)
 {
     weft_thread *t = _weft_tls_thread;
     if (!t) {
-        weft_fetch_add_relaxed(&young_count, delta);
+        publish_young(delta);
         return;
     }
     t->gc_young_local += delta;
