@@ -24,4 +24,12 @@ void _weft_error_set_aside(weft_error_saved *out);
 /* Make *saved the error again. */
 void _weft_error_restore(const weft_error_saved *saved);
 
+struct weft_object;
+/* After code weft ran for the program (a finalizer, a callback) between
+ * _weft_error_set_aside(saved) and here: an error it left is reported as
+ * unraisable (weft/error.h) for context and object, and *saved is the error
+ * again. */
+void _weft_error_report_and_restore(const weft_error_saved *saved, const char *context,
+                                    struct weft_object *object);
+
 #endif

@@ -528,8 +528,12 @@ static void run_callbacks(const char *phase, const weft_gc_info *info)
     unsigned n = ncallbacks;
     memcpy(copy, callbacks, n * sizeof copy[0]);
     pthread_mutex_unlock(&gc_lock);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        weft_error_saved saved;
+        _weft_error_set_aside(&saved);
         copy[i].cb(phase, info, copy[i].arg);
+        _weft_error_report_and_restore(&saved, "gc callback", NULL);
+    }
 }
 
 int weft_gc_add_callback(weft_gc_callback cb, void *arg)
@@ -696,7 +700,7 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg, bool code_ra
         uint32_t flags = weft_load_relaxed(&o->flags);
         if (o->type->finalize && !(flags & WEFT_OBJ_FINALIZED)) {
             atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_FINALIZED, memory_order_relaxed);
-            o->type->finalize(o);
+            _weft_call_finalize(o);
             finalized = true;
         }
     }

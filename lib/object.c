@@ -425,6 +425,14 @@ static inline __attribute__((always_inline)) void free_memory(weft_object *o, ui
     }
 }
 
+void _weft_call_finalize(weft_object *o)
+{
+    weft_error_saved saved;
+    _weft_error_set_aside(&saved);
+    o->type->finalize(o);
+    _weft_error_report_and_restore(&saved, "finalizer", o);
+}
+
 /* PEP 442: the finalizer runs once, with the object alive again: one local
  * reference (ours) and a NORMAL shared count of zero, so that references the
  * finalizer hands to other threads can only queue the object back to us, never
@@ -437,7 +445,7 @@ static bool run_finalizer(weft_thread *t, weft_object *o)
     weft_store_relaxed(&o->owner, t->index);
     weft_store_relaxed(&o->ref_local, 1);
     weft_store_release(&o->ref_shared, 0);
-    o->type->finalize(o);
+    _weft_call_finalize(o);
     if (weft_load_relaxed(&o->ref_local) == 1 && weft_load_acquire(&o->ref_shared) == 0) {
         weft_store_relaxed(&o->ref_local, 0);
         return false;

@@ -80,6 +80,9 @@ static inline bool _weft_incref_if_ours(weft_object *o)
 void _weft_dealloc(weft_object *o);
 __attribute__((noreturn)) void _weft_refcount_underflow(const weft_object *o, const char *where);
 const char *_weft_type_name(const weft_object *o);
+/* o's type's finalize, the caller's error set aside around it; an error it
+ * leaves is reported as unraisable (weft/error.h). o stays alive meanwhile. */
+void _weft_call_finalize(weft_object *o);
 
 /* The object is dying (count zero): the collector must no longer see it. */
 void _weft_object_untrack_dying(weft_object *o);

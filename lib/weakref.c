@@ -284,7 +284,10 @@ static void run_callbacks(weft_objstack *callbacks)
 {
     weft_weakref *r;
     while ((r = _weft_objstack_pop(callbacks)) != NULL) {
+        weft_error_saved saved;
+        _weft_error_set_aside(&saved);
         r->callback(&r->ob, r->callback_arg);
+        _weft_error_report_and_restore(&saved, "weakref callback", &r->ob);
         weft_decref(&r->ob);
     }
 }

@@ -147,6 +147,8 @@ int main(int argc, char **argv)
     }
     oracle_init(opt.seed);
     gc_setup();
+    objects_watch_unraisable();
+    unsigned long long unraisable_before = weft_unraisable_count();
     /* Half the vocabulary now, the rest by the workers (concurrent first
      * interning) or at the end: the heap then holds exactly VOCAB/2 more
      * immortal strings than at the baseline. */
@@ -230,6 +232,8 @@ int main(int argc, char **argv)
     handoff_fini();
 
     r.live_at_shutdown = weft_shutdown();
+    objects_check_unraisable(unraisable_before);
+    stats_sum(r.totals); /* with what shutdown's finalizers added */
     weft_heap_stats after;
     weft_heap_get_stats(&after);
     r.small_blocks_over = (long)after.small_blocks_in_use -

@@ -88,6 +88,8 @@ bool make_leaf(worker *w, sref *out)
         weft_object *child = rng_chance(&w->r, 0.5) ? borrow(w, &gen) : NULL;
         weft_object *payload = rng_chance(&w->r, 0.3) ? borrow(w, &gen) : NULL;
         uint32_t flags = rng_chance(&w->r, 0.125) ? SOBJ_RESURRECT : 0;
+        if (rng_chance(&w->r, 1.0 / 16))
+            flags |= SOBJ_FAIL_FINALIZE;
         o = make_sobj(&w->ids, child, payload, flags | gen << SOBJ_GEN_SHIFT, &id);
         if (!o) {
             failed("weft_new(stress.obj)");
@@ -158,6 +160,8 @@ static bool make_chain(worker *w, size_t len, uint32_t flags, sref *out)
         uint32_t f = flags | gen << SOBJ_GEN_SHIFT;
         if ((!(flags & SOBJ_RING) && rng_chance(&w->r, 1.0 / 64)) || i == phoenix)
             f |= SOBJ_RESURRECT;
+        if (rng_chance(&w->r, 1.0 / 32))
+            f |= SOBJ_FAIL_FINALIZE;
         uint64_t id;
         weft_object *o = make_sobj(&w->ids, prev.obj, payload, f, &id);
         if (!o) {

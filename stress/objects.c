@@ -79,6 +79,47 @@ static void sobj_finalize(weft_object *self)
     oracle_finalized(s->id);
     if (s->flags & SOBJ_RESURRECT)
         revive_put(self);
+    if (s->flags & SOBJ_FAIL_FINALIZE) {
+        stat_add(ST_FINALIZER_ERRORS, 1);
+        weft_error_set(WEFT_EINVAL, "stress.obj %" PRIu64 " fails to finalize", s->id);
+    }
+}
+
+/* The unraisable hook: only a stress.obj's failing finalizer leaves an
+ * error, and it is reported once, on the thread that ran it, about it. */
+static void check_unraisable(const weft_unraisable *u, void *arg)
+{
+    (void)arg;
+    const weft_object *o = u->object;
+    if (strcmp(u->context, "finalizer") != 0 || !o || o->type != &sobj_type)
+        violation("unraisable error from %s of %s: %s", u->context,
+                  o ? o->type->name : "nothing", u->message);
+    const sobj *s = (const sobj *)o;
+    check_sobj(s, "unraisable hook");
+    char want[96];
+    snprintf(want, sizeof want, "stress.obj %" PRIu64 " fails to finalize", s->id);
+    if (!(s->flags & SOBJ_FAIL_FINALIZE) || u->code != WEFT_EINVAL || strcmp(u->message, want))
+        violation("unraisable error for stress.obj %" PRIu64 " (flags %#x): %s: %s", s->id,
+                  (unsigned)s->flags, weft_error_name(u->code), u->message);
+    if (weft_error() != WEFT_OK)
+        violation("the unraisable hook runs with an error set: %s", weft_error_message());
+    stat_add(ST_UNRAISABLE, 1);
+}
+
+void objects_watch_unraisable(void)
+{
+    weft_set_unraisable_hook(check_unraisable, NULL);
+}
+
+void objects_check_unraisable(unsigned long long count_before)
+{
+    uint64_t t[ST_COUNT];
+    stats_sum(t);
+    unsigned long long counted = weft_unraisable_count() - count_before;
+    if (t[ST_UNRAISABLE] != t[ST_FINALIZER_ERRORS] || counted != t[ST_FINALIZER_ERRORS])
+        violation("%" PRIu64 " finalizers failed, the hook saw %" PRIu64
+                  " reports and weft counted %llu",
+                  t[ST_FINALIZER_ERRORS], t[ST_UNRAISABLE], counted);
 }
 
 static void sobj_dealloc(weft_object *self)

@@ -65,8 +65,9 @@ static void text(FILE *f, const run_result *r)
             t[ST_WEAK_CALLBACKS], t[ST_WEAK_GET], t[ST_WEAK_GET_HIT]);
     fprintf(f,
             "  finalizers          %" PRIu64 " run, %" PRIu64 " resurrected, %" PRIu64
-            " taken back\n",
-            t[ST_FINALIZED], t[ST_RESURRECTED], t[ST_REVIVED]);
+            " taken back; %" PRIu64 " failed, %" PRIu64 " reported unraisable\n",
+            t[ST_FINALIZED], t[ST_RESURRECTED], t[ST_REVIVED], t[ST_FINALIZER_ERRORS],
+            t[ST_UNRAISABLE]);
     fprintf(f, "  blocking regions    %" PRIu64 "; safepoints %" PRIu64 "\n",
             t[ST_BLOCKING], t[ST_SAFEPOINTS]);
     fprintf(f,
@@ -181,8 +182,10 @@ static void json(FILE *f, const run_result *r)
             t[ST_WEAK_CALLBACKS], t[ST_WEAK_GET], t[ST_WEAK_GET_HIT]);
     fprintf(f,
             "  \"finalizers\": %" PRIu64 ",\n  \"resurrections\": %" PRIu64
-            ",\n  \"revived_taken\": %" PRIu64 ",\n",
-            t[ST_FINALIZED], t[ST_RESURRECTED], t[ST_REVIVED]);
+            ",\n  \"revived_taken\": %" PRIu64 ",\n  \"finalizer_errors\": %" PRIu64
+            ",\n  \"unraisable_reported\": %" PRIu64 ",\n",
+            t[ST_FINALIZED], t[ST_RESURRECTED], t[ST_REVIVED], t[ST_FINALIZER_ERRORS],
+            t[ST_UNRAISABLE]);
     fprintf(f, "  \"blocking_regions\": %" PRIu64 ",\n  \"safepoints\": %" PRIu64 ",\n",
             t[ST_BLOCKING], t[ST_SAFEPOINTS]);
     fprintf(f,

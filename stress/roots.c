@@ -29,8 +29,15 @@ void drop_plain(sref *r)
         return;
     if (r->tracked)
         oracle_hold(r->id, -1, "drop");
-    if (!inject_bug(INJECT_LEAK, r)) /* --inject-bug leak: keep one reference for ever */
+    if (!inject_bug(INJECT_LEAK, r)) { /* --inject-bug leak: keep one reference for ever */
+        /* A finalizer this runs may fail: its error must not become ours. */
+        weft_error_code before = weft_error();
         weft_decref(r->obj);
+        if (weft_error() != before)
+            violation("a drop changed the thread's error from %s to %s (\"%s\")",
+                      weft_error_name(before), weft_error_name(weft_error()),
+                      weft_error_message());
+    }
     r->obj = NULL;
 }
 

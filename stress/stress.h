@@ -166,6 +166,8 @@ enum stat {
     ST_WEAK_CALLBACKS,
     ST_FINALIZED,
     ST_RESURRECTED,
+    ST_FINALIZER_ERRORS,
+    ST_UNRAISABLE,
     ST_REVIVED,
     ST_BORN_TRACKED,
     ST_FREED_TRACKED,
@@ -285,6 +287,7 @@ typedef struct sref {
 #define GEN_MAX 3                /* objects of this gen are not given as children */
 #define SOBJ_RING (1u << 0)      /* member of a ring */
 #define SOBJ_RESURRECT (1u << 1) /* its finalizer resurrects it */
+#define SOBJ_FAIL_FINALIZE (1u << 2) /* its finalizer fails (an unraisable error) */
 #define SOBJ_GEN_SHIFT 8         /* flags bits 8-9: its gen */
 
 typedef struct sobj {
@@ -301,6 +304,11 @@ typedef struct sobj {
 } sobj;
 
 extern const weft_type sobj_type;
+/* Install the unraisable hook that checks every report (objects.c)... */
+void objects_watch_unraisable(void);
+/* ... and, at the end, that each failing finalizer that ran was reported
+ * once (weft's count too, from count_before); a violation if not. */
+void objects_check_unraisable(unsigned long long count_before);
 
 /* A stress.obj's reference slots are read and written atomically: weft's
  * collector may traverse an object while its one holder closes or breaks a

@@ -38,6 +38,19 @@ static int check_passed, check_failed;
         }                                                                          \
     } while (0)
 
+#define CHECK_STR_EQ(a, b)                                                         \
+    do {                                                                           \
+        const char *check_sa_ = (a), *check_sb_ = (b);                             \
+        if (check_sa_ && check_sb_ && strcmp(check_sa_, check_sb_) == 0) {         \
+            check_passed++;                                                        \
+        } else {                                                                   \
+            check_failed++;                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n",   \
+                    __FILE__, __LINE__, #a, #b, check_sa_ ? check_sa_ : "(null)", \
+                    check_sb_ ? check_sb_ : "(null)");                             \
+        }                                                                          \
+    } while (0)
+
 #define REQUIRE(cond)                                                              \
     do {                                                                           \
         if (!(cond)) {                                                             \

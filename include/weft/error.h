@@ -36,6 +36,38 @@ WEFT_API void weft_error_set(weft_error_code code, const char *fmt, ...)
 #endif
     ;
 
+/* Unraisable errors (CPython's "Exception ignored in ..."): an error left
+ * behind by code that weft runs on the program's behalf, where no caller
+ * can receive it:
+ *   "finalizer"         a type's finalize (object: the finalized object),
+ *   "weakref callback"  a weakref's callback (object: the weakref),
+ *   "gc callback"       a weft_gc_add_callback callback (object: NULL).
+ * weft sets the running thread's error aside around such code, so a caller's
+ * error survives a decref or a collection that runs it; an error the code
+ * leaves is reported through the unraisable hook, then dropped. A type's
+ * dealloc and clear must not fail: what they leave is not looked at. */
+typedef struct weft_unraisable {
+    weft_error_code code;
+    const char *message; /* valid during the hook only */
+    const char *context; /* one of the three above */
+    /* Borrowed, alive during the hook; take a reference to keep it. In a
+     * collection's finalizer it may be garbage the collection then clears. */
+    struct weft_object *object;
+} weft_unraisable;
+
+typedef void (*weft_unraisable_hook)(const weft_unraisable *u, void *arg);
+
+/* Report unraisable errors to hook (NULL: the default, one line on stderr
+ * naming the context, the object's type and address, the code and the
+ * message). The hook runs on the thread that ran the failing code, with the
+ * same restrictions (it may be inside a deallocation or on the collector
+ * thread), and not under any weft lock; an error it leaves is dropped, not
+ * reported again. A thread may still be in the previous hook when this
+ * returns. */
+WEFT_API void weft_set_unraisable_hook(weft_unraisable_hook hook, void *arg);
+/* Unraisable errors reported since the process started. */
+WEFT_API unsigned long long weft_unraisable_count(void);
+
 WEFT_END_DECLS
 
 #endif

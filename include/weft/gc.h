@@ -14,7 +14,8 @@
  * before any finalizer runs, and their callbacks run only for weakrefs that
  * are themselves not garbage; `clear` breaks the remaining cycles.
  * Finalizers and callbacks run on the collector thread after the world has
- * resumed. */
+ * resumed; an error they leave is reported through the unraisable hook
+ * (weft/error.h), never left behind for the thread that ran them. */
 #ifndef WEFT_GC_H
 #define WEFT_GC_H
 

@@ -84,7 +84,9 @@ typedef struct weft_type {
     /* Drop owned references (to break cycles); the object stays valid. */
     void (*clear)(weft_object *self);
     /* Runs at most once before the object dies (PEP 442); may resurrect it by
-     * storing a new reference somewhere. */
+     * storing a new reference somewhere. An error it leaves (weft_error_set
+     * or a failing weft call) is reported as unraisable (weft/error.h); the
+     * error of the thread it runs on is kept. */
     void (*finalize)(weft_object *self);
     /* Release what the object owns (references included) just before its
      * memory is freed by weft. */

@@ -3,7 +3,8 @@
  * A weakref does not keep its referent alive. When the referent dies, every
  * weakref to it is cleared (weft_weakref_get returns NULL from then on) and
  * then the callback of each weakref that is itself still alive runs, with the
- * weakref as argument, on the thread where the referent died. The registry of
+ * weakref as argument, on the thread where the referent died (an error it
+ * leaves is reported as unraisable, weft/error.h). The registry of
  * weakrefs lives in a side table, not in every object's header. */
 #ifndef WEFT_WEAKREF_H
 #define WEFT_WEAKREF_H
