@@ -83,6 +83,7 @@ int weft_init(const weft_config *config)
     else
         weft_config_default(&active_config);
     pthread_once(&builtins_once, builtins_init);
+    _weft_fork_init();
     _weft_thread_registry_open(); /* a previous weft_shutdown closed it */
     live_at_init = live_objects();
     if (weft_thread_attach() != 0) {

@@ -413,6 +413,35 @@ void _weft_gc_thread_stop(void)
     pthread_mutex_unlock(&collector_lock);
 }
 
+/* Before a fork (threads/fork.c, the forking thread attached): the
+ * collector thread stopped, so that the child has none half-way through a
+ * collection; true if it was running (the fork's parent and child start
+ * their own). The collector thread itself cannot join itself: false, and it
+ * runs on (its child is one whose other threads are gone). */
+bool _weft_gc_before_fork(bool *stopped)
+{
+    if (is_collector_thread) {
+        *stopped = false;
+        return false;
+    }
+    pthread_mutex_lock(&collector_lock);
+    bool running = thread_running;
+    pthread_mutex_unlock(&collector_lock);
+    if (running)
+        _weft_gc_thread_stop();
+    *stopped = running;
+    return true;
+}
+
+void _weft_gc_forget_thread(void)
+{
+    pthread_mutex_lock(&collector_lock);
+    thread_running = false;
+    weft_store_relaxed(&collector_on, false);
+    requested_gen = -1;
+    pthread_mutex_unlock(&collector_lock);
+}
+
 /* Ask the collector thread for generation gen; returns the request number. */
 static uint64_t request_locked(int gen)
 {

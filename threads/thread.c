@@ -332,6 +332,11 @@ bool _weft_thread_registry_close(unsigned *others)
     return closed;
 }
 
+unsigned _weft_thread_others_attached_locked(void)
+{
+    return attached_count - (_weft_tls_thread != NULL);
+}
+
 void _weft_thread_registry_open(void)
 {
     pthread_mutex_lock(&registry_lock);

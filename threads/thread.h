@@ -251,6 +251,23 @@ void _weft_thread_object_counts(uint64_t *created, uint64_t *freed);
 bool _weft_thread_registry_close(unsigned *others);
 void _weft_thread_registry_open(void);
 
+/* threads/fork.c, the forking thread (registry locked): attached threads
+ * besides the calling one. */
+unsigned _weft_thread_others_attached_locked(void);
+
+/* Before a fork from an attached thread (threads/collector.c): false if the
+ * caller is the collector thread; else true, with the collector thread
+ * stopped and *stopped saying whether it ran. */
+bool _weft_gc_before_fork(bool *stopped);
+/* In a child of an unsupported fork: the collector thread is not there. */
+void _weft_gc_forget_thread(void);
+/* In a child of an unsupported fork, the attached threads of the parent
+ * that do not exist in it (a stop of the world would wait for them for
+ * ever); 0 elsewhere (threads/fork.c). */
+extern WEFT_ATOMIC(unsigned) _weft_fork_ghosts;
+/* weft_init: the pthread_atfork handlers, registered once. */
+void _weft_fork_init(void);
+
 /* Held by a stop-the-world requester for the whole stop. */
 void _weft_registry_lock(void);
 void _weft_registry_unlock(void);

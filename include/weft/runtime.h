@@ -43,6 +43,12 @@ WEFT_API int weft_init(const weft_config *config);
  * until the next weft_init. Returns the number of objects still alive
  * (immortals excepted). */
 WEFT_API long weft_shutdown(void);
+/* fork(): the child of a fork made by the only attached thread (the
+ * collector thread aside) has a whole runtime, the forking thread attached
+ * and a collector thread of its own; the parent's collector thread is
+ * stopped and started again around the fork. After any other fork of a
+ * running weft the child may only exec or _exit: its first stop of the
+ * world ends the process with a message (docs/threads.md, "Fork"). */
 WEFT_API int weft_is_initialized(void);
 
 /* Enter the runtime. -1 with WEFT_ESTATE if weft is not initialized, is
