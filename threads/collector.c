@@ -361,7 +361,44 @@ static void *collector_main(void *arg)
  * is attached: it waits in a blocking region, since the attach waits out a
  * stop of the world). A thread that could not attach is joined, and
  * collections go on running on the allocating threads. */
+/* Starts and stops of the collector thread, one at a time (weft_shutdown,
+ * a fork's handlers and weft_init may race): two stops joined one thread,
+ * and two starts left one thread unjoined. Waited for outside the runtime:
+ * a stop joins a thread that may need a stop of the world. */
+static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lifecycle_acquire(void)
+{
+    bool attached = weft_thread_is_attached();
+    if (attached)
+        weft_blocking_begin();
+    pthread_mutex_lock(&lifecycle_lock);
+    if (attached)
+        weft_blocking_end();
+}
+
+static int thread_start_locked(void);
+static void thread_stop_locked(void);
+
 int _weft_gc_thread_start(void)
+{
+    lifecycle_acquire();
+    pthread_mutex_lock(&collector_lock);
+    bool running = thread_running;
+    pthread_mutex_unlock(&collector_lock);
+    int rc = running ? 0 : thread_start_locked();
+    pthread_mutex_unlock(&lifecycle_lock);
+    return rc;
+}
+
+void _weft_gc_thread_stop(void)
+{
+    lifecycle_acquire();
+    thread_stop_locked();
+    pthread_mutex_unlock(&lifecycle_lock);
+}
+
+static int thread_start_locked(void)
 {
     pthread_once(&work_cond_once, work_cond_init);
     pthread_mutex_lock(&collector_lock);
@@ -390,7 +427,7 @@ int _weft_gc_thread_start(void)
     return 0;
 }
 
-void _weft_gc_thread_stop(void)
+static void thread_stop_locked(void)
 {
     pthread_mutex_lock(&collector_lock);
     if (!thread_running) {
@@ -433,13 +470,15 @@ bool _weft_gc_before_fork(bool *stopped)
     return true;
 }
 
+/* Alone in the child: the locks are made anew, for a thread that is not
+ * there may have held them at the fork. */
 void _weft_gc_forget_thread(void)
 {
-    pthread_mutex_lock(&collector_lock);
+    pthread_mutex_init(&collector_lock, NULL);
+    pthread_mutex_init(&lifecycle_lock, NULL);
     thread_running = false;
     weft_store_relaxed(&collector_on, false);
     requested_gen = -1;
-    pthread_mutex_unlock(&collector_lock);
 }
 
 /* Ask the collector thread for generation gen; returns the request number. */
@@ -476,6 +515,7 @@ long weft_gc_collect(int gen)
      * callback that collects), and the outer one's garbage is not settled. */
     if (in_collection)
         return 0;
+    _weft_fork_check_ghosts("weft_gc_collect"); /* others' collections may never end */
     for (;;) {
         pthread_mutex_lock(&collector_lock);
         if (is_collector_thread) {

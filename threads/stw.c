@@ -150,14 +150,7 @@ static void wait_for_parkers(unsigned waiting)
 void _weft_stop_the_world(weft_stw_times *times)
 {
     weft_thread *self = _weft_thread_current_or_die("stop-the-world", NULL);
-    unsigned ghosts = weft_load_relaxed(&_weft_fork_ghosts);
-    if (WEFT_UNLIKELY(ghosts))
-        _weft_fatal("a stop of the world in the child of a fork() made while %u other "
-                    "thread(s) were attached (or by one not attached, or by the collector "
-                    "thread): they do not exist here and it would wait for them for ever. "
-                    "weft supports fork() from the one attached thread (the collector thread "
-                    "aside); any other child may only exec or _exit",
-                    ghosts);
+    _weft_fork_check_ghosts("a stop of the world");
     weft_blocking_begin();
     pthread_mutex_lock(&requester_lock);
     weft_blocking_end();

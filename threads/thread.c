@@ -301,6 +301,18 @@ void weft_blocking_end(void)
         _weft_safepoint_slow(t);
 }
 
+void _weft_thread_resume_alone_in_child(void)
+{
+    weft_thread *t = _weft_tls_thread;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->released, NULL);
+    t->suspend_count = 0;
+    if (--t->blocking_depth > 0)
+        return;
+    weft_store_seq_cst(&t->xstate, WEFT_THREAD_ATTACHED);
+    _weft_qsbr_thread_online();
+}
+
 void _weft_thread_not_attached_die(const char *what, const weft_object *o)
 {
     _weft_fatal("%s of object %p (type %s) on a thread that is not attached", what,

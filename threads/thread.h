@@ -261,10 +261,21 @@ unsigned _weft_thread_others_attached_locked(void);
 bool _weft_gc_before_fork(bool *stopped);
 /* In a child of an unsupported fork: the collector thread is not there. */
 void _weft_gc_forget_thread(void);
-/* In a child of an unsupported fork, the attached threads of the parent
+/* In the child of an unsupported fork, the attached threads of the parent
  * that do not exist in it (a stop of the world would wait for them for
- * ever); 0 elsewhere (threads/fork.c). */
+ * ever): what (a stop, a collection) ends the process with a message
+ * (threads/fork.c). Does nothing elsewhere. */
 extern WEFT_ATOMIC(unsigned) _weft_fork_ghosts;
+void _weft_fork_ghosts_die(const char *what);
+static inline void _weft_fork_check_ghosts(const char *what)
+{
+    if (WEFT_UNLIKELY(weft_load_relaxed(&_weft_fork_ghosts)))
+        _weft_fork_ghosts_die(what);
+}
+/* Alone in such a child: the forking thread leaves the blocking region it
+ * forked from without its record's lock, which a thread not there may have
+ * held (merging for it). */
+void _weft_thread_resume_alone_in_child(void);
 /* weft_init: the pthread_atfork handlers, registered once. */
 void _weft_fork_init(void);
 

@@ -45,7 +45,8 @@ WEFT_API void weft_error_set(weft_error_code code, const char *fmt, ...)
  * weft sets the running thread's error aside around such code, so a caller's
  * error survives a decref or a collection that runs it; an error the code
  * leaves is reported through the unraisable hook, then dropped. A type's
- * dealloc and clear must not fail: what they leave is not looked at. */
+ * dealloc and clear must not fail: weft does not set the error aside around
+ * them, so what they leave stays as the running thread's error. */
 typedef struct weft_unraisable {
     weft_error_code code;
     const char *message; /* valid during the hook only */
