@@ -139,7 +139,8 @@ void _weft_gc_old_death(void);
 void _weft_gc_young_reset(void);
 /* Threads: start and stop the collector thread (collector.c). */
 int _weft_gc_thread_start(void);
-void _weft_gc_thread_stop(void);
+/* True if it stopped a running collector thread. */
+bool _weft_gc_thread_stop(void);
 /* How many times a thread has waited for a collection to take its young
  * objects (back-pressure, threads/collector.c); for the tests. */
 uint64_t _weft_gc_backlog_waits(void);

@@ -79,6 +79,31 @@ static void child_exit(void)
     _exit(check_failed > failed_before_fork ? 1 : 0);
 }
 
+/* fork(), the child's check count starting from here. */
+static pid_t fork_checked(void)
+{
+    failed_before_fork = check_failed;
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    return pid;
+}
+
+/* A child that collects the expected garbage and shuts down with nothing
+ * alive; the parent checks its exit, then collects its own copy. */
+static void fork_collect_shutdown(long expected)
+{
+    pid_t pid = fork_checked();
+    if (pid == 0) {
+        alarm(CHILD_ALARM_S);
+        CHECK_EQ_INT(weft_gc_collect(2), expected);
+        CHECK_EQ_INT(weft_shutdown(), 0);
+        child_exit();
+    }
+    int status = wait_child(pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ_INT(weft_gc_collect(2), expected);
+}
+
 static void *attach_make_detach(void *arg)
 {
     (void)arg;
@@ -141,9 +166,7 @@ static void test_fork_whole(bool gc_thread)
 {
     REQUIRE(weft_gc_collect(2) >= 0);
     weft_object *live = make_heap(20);
-    failed_before_fork = check_failed;
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    pid_t pid = fork_checked();
     if (pid == 0)
         child_whole(live, 40, gc_thread);
     int status = wait_child(pid);
@@ -165,18 +188,7 @@ static void test_fork_repeated(void)
 {
     for (int i = 0; i < 10; i++) {
         REQUIRE(node_cycle_dropped(&cnode_type, 2000 + 2 * i));
-        failed_before_fork = check_failed;
-        pid_t pid = fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            alarm(CHILD_ALARM_S);
-            CHECK_EQ_INT(weft_gc_collect(2), 2);
-            CHECK_EQ_INT(weft_shutdown(), 0);
-            child_exit();
-        }
-        int status = wait_child(pid);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        CHECK_EQ_INT(weft_gc_collect(2), 2);
+        fork_collect_shutdown(2);
     }
 }
 
@@ -210,9 +222,7 @@ static void test_fork_with_other_thread(void)
     weft_blocking_end();
     int err[2];
     REQUIRE(pipe(err) == 0);
-    failed_before_fork = check_failed;
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    pid_t pid = fork_checked();
     if (pid == 0) {
         alarm(CHILD_ALARM_S);
         dup2(err[1], 2);
@@ -265,18 +275,7 @@ static void test_fork_between_collections(void)
             REQUIRE(weft_list_append(l, big) == 0);
         weft_decref(l);
         weft_decref(big);
-        failed_before_fork = check_failed;
-        pid_t pid = fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            alarm(CHILD_ALARM_S);
-            CHECK_EQ_INT(weft_gc_collect(2), 200);
-            CHECK_EQ_INT(weft_shutdown(), 0);
-            child_exit();
-        }
-        int status = wait_child(pid);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        CHECK_EQ_INT(weft_gc_collect(2), 200);
+        fork_collect_shutdown(200);
     }
 }
 

@@ -378,7 +378,7 @@ static void lifecycle_acquire(void)
 }
 
 static int thread_start_locked(void);
-static void thread_stop_locked(void);
+static bool thread_stop_locked(void);
 
 int _weft_gc_thread_start(void)
 {
@@ -391,11 +391,12 @@ int _weft_gc_thread_start(void)
     return rc;
 }
 
-void _weft_gc_thread_stop(void)
+bool _weft_gc_thread_stop(void)
 {
     lifecycle_acquire();
-    thread_stop_locked();
+    bool stopped = thread_stop_locked();
     pthread_mutex_unlock(&lifecycle_lock);
+    return stopped;
 }
 
 static int thread_start_locked(void)
@@ -427,12 +428,13 @@ static int thread_start_locked(void)
     return 0;
 }
 
-static void thread_stop_locked(void)
+/* True if it stopped a running thread. */
+static bool thread_stop_locked(void)
 {
     pthread_mutex_lock(&collector_lock);
     if (!thread_running) {
         pthread_mutex_unlock(&collector_lock);
-        return;
+        return false;
     }
     thread_stop = true;
     weft_store_relaxed(&collector_on, false);
@@ -448,6 +450,7 @@ static void thread_stop_locked(void)
     collector_runs++;
     pthread_cond_broadcast(&done_cond);
     pthread_mutex_unlock(&collector_lock);
+    return true;
 }
 
 /* Before a fork (threads/fork.c, the forking thread attached): the
@@ -461,12 +464,7 @@ bool _weft_gc_before_fork(bool *stopped)
         *stopped = false;
         return false;
     }
-    pthread_mutex_lock(&collector_lock);
-    bool running = thread_running;
-    pthread_mutex_unlock(&collector_lock);
-    if (running)
-        _weft_gc_thread_stop();
-    *stopped = running;
+    *stopped = _weft_gc_thread_stop(); /* under the lifecycle lock: no racing shutdown */
     return true;
 }
 
