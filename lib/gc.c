@@ -593,6 +593,13 @@ weft_object *weft_gc_garbage(void)
     return g;
 }
 
+/* o, a member of a collection's garbage, stays alive: introspection sees
+ * it again. */
+static void leave_collection(weft_object *o)
+{
+    atomic_fetch_and_explicit(&o->flags, ~WEFT_OBJ_GC_COLLECTING, memory_order_relaxed);
+}
+
 static void keep_as_garbage(weft_object *o)
 {
     pthread_mutex_lock(&gc_lock);
@@ -674,7 +681,10 @@ static void release_hold(weft_object *o)
     /* A plain update, as at any death: nobody else holds a reference (a
      * merger that holds a QUEUED one touches only its counts). */
     if (weft_refcount(o) == 1)
-        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) & ~WEFT_OBJ_GC_TRACKED);
+        weft_store_relaxed(&o->flags, weft_load_relaxed(&o->flags) &
+                                          ~(WEFT_OBJ_GC_TRACKED | WEFT_OBJ_GC_COLLECTING));
+    else
+        leave_collection(o); /* it outlives our hold (weft_gc_garbage, a member) */
     weft_decref(o);
 }
 
@@ -718,8 +728,10 @@ static long finish(objvec *u, u_summary sum, int gen, unsigned dbg, bool code_ra
         record_pause(gen, &t);
         pthread_mutex_unlock(&gc_lock);
     }
-    for (size_t i = 0; i < resurrected.n; i++)
+    for (size_t i = 0; i < resurrected.n; i++) {
+        leave_collection(resurrected.items[i]);
         weft_decref(resurrected.items[i]);
+    }
     objvec_free(&resurrected);
 
     if (dbg & WEFT_GC_DEBUG_COLLECTABLE)
@@ -781,7 +793,9 @@ typedef struct unreachable {
 static void add_unreachable(weft_object *o, gc_slot *slot, void *arg)
 {
     unreachable *r = arg;
-    if (!objvec_push(r->u, o))
+    if (objvec_push(r->u, o))
+        atomic_fetch_or_explicit(&o->flags, WEFT_OBJ_GC_COLLECTING, memory_order_relaxed);
+    else
         r->c->out_of_memory = true;
 }
 
@@ -965,8 +979,8 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
 {
     gather *g = arg;
     uint32_t flags = weft_load_relaxed(&o->flags);
-    if (!(flags & WEFT_OBJ_GC_TRACKED))
-        return;
+    if ((flags & (WEFT_OBJ_GC_TRACKED | WEFT_OBJ_GC_COLLECTING)) != WEFT_OBJ_GC_TRACKED)
+        return; /* untracked, or a running collection's garbage */
     if (g->set_flags | g->clear_flags) {
         uint32_t want = (flags | g->set_flags) & ~g->clear_flags;
         if (want != flags) {

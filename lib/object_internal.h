@@ -19,6 +19,12 @@
  * its lock, so its owner's own reads of its items count as shared reads
  * (_weft_try_incref_item, _weft_countbuf_note_owner_read). */
 #define WEFT_OBJ_ITEMS_READ_SHARED (1u << 8)
+/* Object flag (lib/gc.c): a member of the garbage a collection holds, from
+ * its listing (before the collecting thread's next safepoint, so before any
+ * other stop of the world) until it dies, is resurrected or goes to
+ * weft_gc_garbage(). Introspection skips it, as CPython's does the objects
+ * on its unreachable list. Set and cleared with read-modify-writes. */
+#define WEFT_OBJ_GC_COLLECTING (1u << 9)
 
 /* Largest shared count before an object is made immortal instead. */
 #define WEFT_SHARED_COUNT_MAX (INT32_MAX >> WEFT_SHARED_SHIFT)

@@ -190,10 +190,27 @@ static void test_weakrefs_made_by_finalizers(void)
     weft_decref(wr_second);
 }
 
-/* A collection's weakref callback takes strong references to members of
- * the garbage (weft_gc_get_objects): they are resurrected, as a finalizer's
- * would be, not cleared under the new holder and counted collected. */
+/* Introspection does not list a running collection's garbage, as CPython's
+ * does not list the objects on its unreachable list: code that runs during
+ * a collection (a weakref callback, a finalizer, a dealloc) or another
+ * thread's weft_gc_get_objects used to take references to members of the
+ * garbage. Where no code of the collection ran after (no finalizer, no
+ * callback), no resurrection check followed, and the collector cleared
+ * them under their new holder: it kept torn objects. */
 static weft_object *kept_objects;
+
+/* Does list l hold o? */
+static bool lists(weft_object *l, weft_object *o)
+{
+    bool found = false;
+    size_t pos = 0;
+    weft_object *item;
+    while ((item = weft_list_next(l, &pos)) != NULL) {
+        found |= item == o;
+        weft_decref(item);
+    }
+    return found;
+}
 
 static void keep_every_object(weft_object *ref, void *arg)
 {
@@ -202,7 +219,9 @@ static void keep_every_object(weft_object *ref, void *arg)
         kept_objects = weft_gc_get_objects(-1);
 }
 
-static void test_callback_resurrects(void)
+/* A weakref callback run by the collection: the garbage (a <-> b) is not
+ * listed, so not resurrected, and is collected. */
+static void test_callback_does_not_see_garbage(void)
 {
     weft_object *a = cnode_new(40), *b = cnode_new(41);
     REQUIRE(a && b);
@@ -212,21 +231,98 @@ static void test_callback_resurrects(void)
     REQUIRE(ref);
     weft_decref(a);
     weft_decref(b);
-    CHECK_EQ_INT(weft_gc_collect(2), 0);
-    REQUIRE(kept_objects != NULL);
-    CHECK_EQ_INT(deaths(40) + deaths(41), 0);
-    size_t intact = 0, pos = 0;
-    weft_object *o;
-    while ((o = weft_list_next(kept_objects, &pos)) != NULL) {
-        if (weft_type_of(o) == &cnode_type && ((node *)o)->id >= 40 && ((node *)o)->id <= 41)
-            intact += ((node *)o)->child != NULL;
-        weft_decref(o);
-    }
-    CHECK_EQ_INT(intact, 2);
-    weft_decref(kept_objects);
-    weft_decref(ref);
     CHECK_EQ_INT(weft_gc_collect(2), 2);
+    REQUIRE(kept_objects != NULL);
+    CHECK(lists(kept_objects, ref)); /* the survivors are listed */
+    CHECK(!lists(kept_objects, a));
+    CHECK(!lists(kept_objects, b));
     CHECK_EQ_INT(deaths(40) + deaths(41), 2);
+    weft_decref(kept_objects);
+    kept_objects = NULL;
+    weft_decref(ref);
+}
+
+/* A finalizer of a member: neither it nor its partner is listed, nor found
+ * as a referrer of the other. */
+static weft_object *finalized_pair[2];
+static int pair_listed = -1, pair_referrers = -1;
+
+static void look_for_pair(weft_object *self)
+{
+    (void)self;
+    weft_object *all = weft_gc_get_objects(-1);
+    weft_object *referrers = weft_gc_get_referrers(finalized_pair[1]);
+    if (all && referrers) {
+        pair_listed = lists(all, finalized_pair[0]) + lists(all, finalized_pair[1]);
+        pair_referrers = (int)weft_list_len(referrers);
+    }
+    weft_xdecref(all);
+    weft_xdecref(referrers);
+}
+
+static const weft_type looking_node_type = FINALIZABLE_NODE_TYPE("test.looking", look_for_pair);
+
+static void test_finalizer_does_not_see_garbage(void)
+{
+    node *a = (node *)weft_new(&looking_node_type);
+    weft_object *b = cnode_new(43);
+    REQUIRE(a && b);
+    a->id = 42;
+    finalized_pair[0] = &a->ob;
+    finalized_pair[1] = b;
+    link_to(&a->ob, b);
+    link_to(b, &a->ob);
+    weft_decref(&a->ob);
+    weft_decref(b);
+    CHECK_EQ_INT(weft_gc_collect(2), 2);
+    CHECK_EQ_INT(pair_listed, 0);
+    CHECK_EQ_INT(pair_referrers, 0);
+    CHECK_EQ_INT(deaths(42) + deaths(43), 2);
+}
+
+/* A dealloc that runs while the collector clears the garbage: an untracked
+ * object (not a candidate) that only a member holds dies there. It stands
+ * for another thread whose weft_gc_get_objects stops the world at that
+ * safepoint; nothing after it runs a resurrection check. Before, it listed
+ * both lists and kept them: a emptied by its clear, b still holding a. */
+typedef struct probe {
+    weft_object ob;
+} probe;
+
+static void probe_dealloc(weft_object *self)
+{
+    (void)self;
+    if (!kept_objects)
+        kept_objects = weft_gc_get_objects(-1);
+}
+
+static const weft_type probe_type = {
+    .name = "test.probe",
+    .basic_size = sizeof(probe),
+    .dealloc = probe_dealloc,
+};
+
+static void test_dealloc_during_clear_does_not_see_garbage(void)
+{
+    weft_object *a = weft_list_new(0), *b = weft_list_new(0), *p = weft_new(&probe_type);
+    REQUIRE(a && b && p);
+    REQUIRE(weft_list_append(a, b) == 0 && weft_list_append(a, p) == 0);
+    REQUIRE(weft_list_append(b, a) == 0);
+    weft_decref(p);
+    weft_object *wa = weft_weakref_new(a, NULL, NULL), *wb = weft_weakref_new(b, NULL, NULL);
+    REQUIRE(wa && wb);
+    weft_decref(a);
+    weft_decref(b);
+    CHECK_EQ_INT(weft_gc_collect(2), 2);
+    REQUIRE(kept_objects != NULL);
+    CHECK(!lists(kept_objects, a));
+    CHECK(!lists(kept_objects, b));
+    weft_decref(kept_objects);
+    kept_objects = NULL;
+    /* Nothing held them: a later collection finds nothing of theirs. */
+    CHECK_EQ_INT(weft_gc_collect(2), 0);
+    weft_decref(wa);
+    weft_decref(wb);
 }
 
 /* A weakref held only by garbage is garbage too: its callback never runs,
@@ -265,18 +361,6 @@ static void test_garbage_weakref_to_survivor(void)
 /* weft_gc_get_objects(gen) lists generation gen alone (CPython's
  * gc.get_objects(generation)); it used to list every generation up to gen,
  * so a young object showed in all three. */
-static bool lists(weft_object *l, weft_object *o)
-{
-    bool found = false;
-    size_t pos = 0;
-    weft_object *item;
-    while ((item = weft_list_next(l, &pos)) != NULL) {
-        found |= item == o;
-        weft_decref(item);
-    }
-    return found;
-}
-
 static void test_get_objects_generation(void)
 {
     weft_object *young = cnode_new(60);
@@ -342,7 +426,9 @@ int main(void)
     test_chain_through_unclearable();
     test_resurrection_count();
     test_weakrefs_made_by_finalizers();
-    test_callback_resurrects();
+    test_callback_does_not_see_garbage();
+    test_finalizer_does_not_see_garbage();
+    test_dealloc_during_clear_does_not_see_garbage();
     test_garbage_weakref_to_survivor();
     test_get_objects_generation();
     test_weakref_input();

@@ -81,7 +81,12 @@ WEFT_API weft_object *weft_gc_get_referrers(weft_object *target);
 /* A new list of the objects o refers to (through its type's traverse, run
  * with the world stopped: other threads may be changing o). */
 WEFT_API weft_object *weft_gc_get_referents(weft_object *o);
-/* A new list of the tracked objects of generation gen alone (-1: all). */
+/* A new list of the tracked objects of generation gen alone (-1: all).
+ * This and weft_gc_get_referrers leave out the garbage of a collection that
+ * is running (as CPython's leave out its unreachable list), even when
+ * called from its finalizers or callbacks. An object is tracked from its
+ * creation: another thread's call may list one whose maker is still
+ * writing its fields. */
 WEFT_API weft_object *weft_gc_get_objects(int gen);
 
 /* Move every tracked object to a permanent generation that collections
