@@ -25,9 +25,12 @@ void _weft_object_lock_slow(weft_object *o)
             return;
         sched_yield();
     }
+    /* Each wait is a blocking region (a stop of the world must not wait for
+     * a thread asleep here), and the lock is taken only outside one: leaving
+     * a region runs the thread's safepoint, whose merges can deallocate
+     * (user code), and code that runs under a container's lock may take that
+     * lock again (a self-deadlock) or park a stop for as long. */
     bool attached = weft_thread_is_attached();
-    if (attached)
-        weft_blocking_begin();
     /* Once we have waited we take the lock with WAITERS set, since others may
      * still sleep; a spurious wake-up of them is harmless. */
     while (!try_lock(o, WEFT_OBJ_LOCK_WAITERS)) {
@@ -39,10 +42,12 @@ void _weft_object_lock_slow(weft_object *o)
                                                      flags | WEFT_OBJ_LOCK_WAITERS,
                                                      memory_order_relaxed, memory_order_relaxed))
             continue;
+        if (attached)
+            weft_blocking_begin();
         _weft_futex_wait(&o->flags, flags | WEFT_OBJ_LOCK_WAITERS, 0);
+        if (attached)
+            weft_blocking_end();
     }
-    if (attached)
-        weft_blocking_end();
 }
 
 void _weft_object_unlock_wake(weft_object *o)
