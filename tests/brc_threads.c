@@ -4,6 +4,7 @@
 #include "check.h"
 #include "objtest.h"
 #include "object_internal.h"
+#include "threads/stw.h"
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -251,6 +252,62 @@ static void test_saturating_reads(void)
     weft_decref(o);
 }
 
+/* 7. Deaths that weft_blocking_begin's merge runs happen before the region
+ * starts: a dealloc there may call what a blocking region refuses. It ran
+ * inside the region's depth before, so weft_gc_get_objects (any stop of
+ * the world) failed with WEFT_ESTATE. */
+static atomic_int listed_in_dealloc = -1;
+static _Atomic(weft_object *) handed;
+static atomic_bool dropped;
+
+static void listing_dealloc(weft_object *self)
+{
+    (void)self;
+    weft_object *all = weft_gc_get_objects(-1);
+    atomic_store(&listed_in_dealloc, all != NULL);
+    weft_xdecref(all);
+}
+
+static const weft_type listing_type = {
+    .name = "test.listing",
+    .basic_size = sizeof(weft_object),
+    .dealloc = listing_dealloc,
+};
+
+static void *drop_handed(void *arg)
+{
+    (void)arg;
+    weft_thread_attach();
+    weft_decref(atomic_exchange(&handed, NULL)); /* queued to main, which runs */
+    atomic_store(&dropped, true);
+    weft_thread_detach();
+    return NULL;
+}
+
+static void test_merge_before_blocking(void)
+{
+    weft_object *o = weft_new(&listing_type);
+    REQUIRE(o);
+    atomic_store(&handed, o);
+    pthread_t t;
+    pthread_create(&t, NULL, drop_handed, NULL);
+    /* No safepoint here, so that the merge is weft_blocking_begin's; a stop
+     * of the world (the drop's attach may wait for one) is parked for. */
+    weft_thread *self = _weft_tls_thread;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (weft_load_relaxed(&self->xbreaker) & WEFT_BREAK_STOP)
+            _weft_stw_park(self);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!atomic_load(&dropped) && now.tv_sec - start.tv_sec < 10);
+    CHECK(atomic_load(&dropped));
+    weft_blocking_begin();
+    pthread_join(t, NULL);
+    weft_blocking_end();
+    CHECK_EQ_INT(atomic_load(&listed_in_dealloc), 1);
+}
+
 int main(void)
 {
     REQUIRE(weft_init(NULL) == 0);
@@ -260,6 +317,7 @@ int main(void)
     test_hammer();
     test_index_reuse();
     test_saturating_reads();
+    test_merge_before_blocking();
     /* No object died twice. */
     int twice = 0;
     for (int i = 0; i < 3 * N + 2; i++)

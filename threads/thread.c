@@ -265,11 +265,16 @@ void weft_blocking_begin(void)
     weft_thread *t = _weft_tls_thread;
     if (!t)
         _weft_fatal("weft_blocking_begin on a thread that is not attached");
-    if (t->blocking_depth++ > 0)
+    if (t->blocking_depth > 0) {
+        t->blocking_depth++;
         return;
+    }
     /* Merge what others queued before going away, then change state under
      * the lock so that a queuer either saw ATTACHED and set MERGE_PENDING
-     * before we check it, or sees BLOCKED and merges for us. */
+     * before we check it, or sees BLOCKED and merges for us. The depth is
+     * still 0 meanwhile: the deallocations a merge runs are user code
+     * outside the region, and calls that refuse one (weft_gc_collect,
+     * weft_gc_get_objects) used to fail in them. */
     for (;;) {
         if (weft_load_relaxed(&t->xbreaker))
             _weft_safepoint_slow(t);
@@ -278,6 +283,7 @@ void weft_blocking_begin(void)
             break;
         pthread_mutex_unlock(&t->lock);
     }
+    t->blocking_depth = 1;
     weft_store_seq_cst(&t->xstate, WEFT_THREAD_BLOCKED);
     pthread_mutex_unlock(&t->lock);
     if (_weft_pool_retired_pending())
