@@ -1003,10 +1003,7 @@ static void gather_object(weft_object *o, gc_slot *slot, void *arg)
         weft_incref(o);
 }
 
-/* Run fn(arg) (if any) with every other thread stopped; the stop's merges
- * come first, and what they found dead is freed once the world runs. The
- * stop's pause, in ns. */
-static uint64_t with_world_stopped(void (*fn)(void *), void *arg)
+uint64_t _weft_gc_with_world_stopped(void (*fn)(void *), void *arg)
 {
     weft_stw_times t;
     weft_objstack dead = {NULL};
@@ -1021,7 +1018,7 @@ static uint64_t with_world_stopped(void (*fn)(void *), void *arg)
 
 uint64_t _weft_gc_flush_counts(void)
 {
-    return with_world_stopped(NULL, NULL);
+    return _weft_gc_with_world_stopped(NULL, NULL);
 }
 
 typedef struct stopped_walk {
@@ -1060,7 +1057,7 @@ static int walk_stopped(const char *fn, gather *g, int max_age)
     if (!may_stop_the_world(fn))
         return -1;
     stopped_walk sw = {g, max_age, 0};
-    with_world_stopped(walk_gather, &sw);
+    _weft_gc_with_world_stopped(walk_gather, &sw);
     return sw.rc;
 }
 
@@ -1113,7 +1110,7 @@ weft_object *weft_gc_get_referents(weft_object *o)
     if (o && o->type->traverse) {
         if (!may_stop_the_world("weft_gc_get_referents"))
             return NULL;
-        with_world_stopped(collect_referents, &r);
+        _weft_gc_with_world_stopped(collect_referents, &r);
     }
     return list_of(&r.found);
 }

@@ -130,6 +130,11 @@ long _weft_gc_collect_now(int gen);
 /* A stop of the world that only applies every thread's buffered counts
  * (freeing what they kept alive), for the collector thread: its pause, ns. */
 uint64_t _weft_gc_flush_counts(void);
+/* Run fn(arg) (if any) with every other thread stopped (the caller: attached,
+ * outside any blocking region); the stop's merges and flushes come first, so
+ * every count is exact in fn, and what they found dead is freed once the
+ * world runs. The stop's pause, in ns. */
+uint64_t _weft_gc_with_world_stopped(void (*fn)(void *), void *arg);
 void _weft_gc_init(void);
 /* Trigger bookkeeping (collector.c): a tracked object was created or freed
  * by the calling thread. */

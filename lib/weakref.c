@@ -9,13 +9,17 @@
  * grace period, as the table requires.
  *
  * Referents and weakrefs are both put in the MAYBE_WEAKREF shared state, in
- * which weft_try_incref is exact: it fails only on a dead object.
+ * which weft_try_incref is exact: it fails only on a dead object. A
+ * referent whose counts are buffered is the exception (its death may wait
+ * for the next stop of the world): weft_weakref_get settles it with a stop
+ * when its header cannot (referent_incref_locked).
  */
 #include "builtins.h"
 #include "error.h"
 #include "object_internal.h"
 #include "objstack.h"
 #include "gc_internal.h"
+#include "threads/thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -208,6 +212,53 @@ weft_object *weft_weakref_new(weft_object *obj, weft_weakref_callback callback, 
     return self;
 }
 
+/* A reference to a referent whose stripe lock is held: 1, or 0 if it is
+ * dead; -1 if only a flush can tell. A buffered object (threads/countbuf.c)
+ * whose last reference went while another thread keeps a pin on it lives
+ * until the next stop of the world, and its count in the header does not
+ * say so: handing it out would revive an object that a single thread would
+ * have seen die (CPython's weakref returns None there). A thread that may
+ * not stop the world (inside a blocking region, where it should not touch
+ * objects at all) gets weft_try_incref's answer. */
+static int referent_incref_locked(weft_object *o)
+{
+    weft_thread *t = _weft_tls_thread;
+    if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)) && t && !t->blocking_depth &&
+        !_weft_countbuf_proven_alive(o))
+        return -1;
+    return weft_try_incref(o);
+}
+
+typedef struct flushed_get {
+    weft_weakref *r;
+    weft_object *referent;
+    int alive;
+} flushed_get;
+
+/* With the world stopped and every count exact (no thread parks holding a
+ * stripe lock: no code under one reaches a safepoint). A referent whose
+ * count the flush took to zero is set aside to die once the world runs,
+ * its weakrefs still set: try_incref fails on its count. */
+static void incref_world_stopped(void *arg)
+{
+    flushed_get *g = arg;
+    pthread_mutex_t *lock = stripe_of(g->referent);
+    pthread_mutex_lock(lock);
+    g->alive = weft_load_relaxed(&g->r->referent) == g->referent && weft_try_incref(g->referent);
+    pthread_mutex_unlock(lock);
+}
+
+/* referent_incref_locked's -1, settled by a stop of the world that flushes
+ * every thread's buffered counts: rare, as the header proves a buffered
+ * object alive whenever a reference to it was taken before it was buffered
+ * (a container's) or by the calling thread. */
+static int referent_incref_flushed(weft_weakref *r, weft_object *referent)
+{
+    flushed_get g = {r, referent, 0};
+    _weft_gc_with_world_stopped(incref_world_stopped, &g);
+    return g.alive;
+}
+
 weft_object *weft_weakref_get(weft_object *self)
 {
     if (!weft_is_weakref(self)) {
@@ -225,8 +276,10 @@ weft_object *weft_weakref_get(weft_object *self)
     pthread_mutex_lock(lock);
     /* Under the lock a referent still set is not yet past its clearing step,
      * so its memory is valid; try_incref decides whether it is alive. */
-    bool alive = weft_load_relaxed(&r->referent) == referent && weft_try_incref(referent);
+    int alive = weft_load_relaxed(&r->referent) == referent ? referent_incref_locked(referent) : 0;
     pthread_mutex_unlock(lock);
+    if (alive < 0)
+        alive = referent_incref_flushed(r, referent);
     return alive ? referent : NULL;
 }
 

@@ -521,6 +521,83 @@ static void test_death_waits_for_stop(void)
     shared_node_end(&s);
 }
 
+/* A weakref to a node whose last reference went while the reader still
+ * has a pin on it: a single thread would have seen it die, so the weakref
+ * is dead, not a way to revive it (its get settles the count with a stop
+ * of the world, which runs the death). */
+static void test_weakref_to_pending_death(void)
+{
+    shared_node s;
+    shared_node_start(&s, 18);
+    weft_object *wr = weft_weakref_new(s.value, NULL, NULL);
+    REQUIRE(wr);
+    if (shared_node_drop_while_pinned(&s))
+        CHECK_EQ_INT(deaths_of(&s), buffering ? 0 : 1);
+    weft_object *got = weft_weakref_get(wr);
+    CHECK(got == NULL);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+    if (got)
+        weft_decref(got);
+    reader_stop(&s.r);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+    weft_decref(wr);
+    shared_node_end(&s);
+}
+
+/* The node's only reference is one the reader took through its table: the
+ * header cannot prove it alive to us, the flush does, and the weakref
+ * hands it out. */
+static void test_weakref_to_node_held_by_delta(void)
+{
+    shared_node s;
+    shared_node_start(&s, 19);
+    weft_object *wr = weft_weakref_new(s.value, NULL, NULL);
+    REQUIRE(wr);
+    reader_do(&s.r, R_GET_KEEP);
+    REQUIRE(weft_dict_del(s.dict, s.key) == 0);
+    weft_decref(s.value);
+    weft_object *got = weft_weakref_get(wr);
+    CHECK(got == s.value);
+    CHECK_EQ_INT(deaths_of(&s), 0);
+    if (got)
+        weft_decref(got);
+    CHECK_EQ_INT(deaths_of(&s), 0);
+    /* The reader's reference is the last: the node may wait for a stop
+     * (our get pinned it too), and the weakref must not revive it. */
+    reader_do(&s.r, R_DROP_KEPT);
+    CHECK(weft_weakref_get(wr) == NULL);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+    reader_stop(&s.r);
+    weft_decref(wr);
+    shared_node_end(&s);
+}
+
+/* The common case needs no stop: the dict's reference, counted in the
+ * header before the node was buffered, proves it alive. Any stop in the
+ * window must be the collector thread's own flush. */
+static void test_weakref_get_proven_without_stop(void)
+{
+    shared_node s;
+    shared_node_start(&s, 20);
+    weft_object *wr = weft_weakref_new(s.value, NULL, NULL);
+    REQUIRE(wr);
+    weft_count_flush_stats before, after;
+    weft_count_buffer_flushes(&before);
+    uint64_t epoch = _weft_stw_epoch();
+    weft_object *got = weft_weakref_get(wr);
+    uint64_t stops = _weft_stw_epoch() - epoch;
+    weft_count_buffer_flushes(&after);
+    CHECK(got == s.value);
+    CHECK_EQ_INT(stops, after.stops - before.stops);
+    if (got)
+        weft_decref(got);
+    reader_stop(&s.r);
+    weft_decref(wr);
+    weft_decref(s.value);
+    shared_node_end(&s);
+    CHECK_EQ_INT(deaths_of(&s), 1);
+}
+
 /* The same, where the pin goes with the reader's detach. */
 static void test_death_waits_for_detach(void)
 {
@@ -804,6 +881,9 @@ int main(void)
     test_last_release_by_pinning_reader();
     test_death_waits_for_stop();
     test_death_waits_for_detach();
+    test_weakref_to_pending_death();
+    test_weakref_to_node_held_by_delta();
+    test_weakref_get_proven_without_stop();
     test_death_within_flush_period();
     test_handoffs_exact();
     test_flushes_paced_by_pause();

@@ -350,6 +350,15 @@ long _weft_countbuf_refcount(const weft_object *o, long count)
     return count + (*e ? *e - 1 : 0);
 }
 
+bool _weft_countbuf_proven_alive(const weft_object *o)
+{
+    if (weft_is_immortal(o))
+        return true;
+    /* Merged: the whole count is in ref_shared (a dead object's state
+     * rounds to a net of 0, never proven). */
+    return _weft_countbuf_refcount(o, weft_load_relaxed(&o->ref_shared) >> WEFT_SHARED_SHIFT) > 0;
+}
+
 /* ---------------------------------------------------------------- flushes */
 
 /* The next pinned id of t at or after `from`, or UINT32_MAX. */

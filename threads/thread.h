@@ -191,6 +191,11 @@ static inline bool _weft_countbuf_is_buffered(uint32_t owner)
 void _weft_countbuf_release_id(weft_object *o);
 /* weft_refcount of a buffered object, from its count in the header. */
 long _weft_countbuf_refcount(const weft_object *o, long count);
+/* Whether the header proves a buffered object alive to the calling thread:
+ * its count net of pins plus the thread's own delta is above zero (other
+ * threads' deltas are never negative). If not, its last reference may have
+ * gone while another thread keeps a pin on it, and only a flush can tell. */
+bool _weft_countbuf_proven_alive(const weft_object *o);
 /* Take the ownership of an object no other thread can reach (the
  * collector's unreachable set, after a stop merged every queue) and one
  * reference to it: its whole count, plus one, becomes the calling thread's

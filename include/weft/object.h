@@ -121,7 +121,11 @@ WEFT_API int weft_is_immortal(const weft_object *o);
 WEFT_API void weft_set_immortal(weft_object *o);
 /* Increment the count only if the object is still alive; 1 on success. Safe
  * on an object that another thread may be releasing, as long as its memory
- * cannot have been freed (a weakref, or a QSBR-protected read). */
+ * cannot have been freed (a QSBR-protected read, which then checks that its
+ * slot still holds the object). An object whose death waits for the next
+ * stop of the world (docs/refcount.md, buffered counts) still counts as
+ * alive here: weak references go through weft_weakref_get, which does not
+ * hand such an object out. */
 WEFT_API int weft_try_incref(weft_object *o);
 
 /* Slow paths of the inline functions below. */
