@@ -85,8 +85,13 @@ void _weft_brc_adopt_and_hold(weft_object *o)
         weft_load_relaxed(&o->owner) == 0 || local == WEFT_IMMORTAL_LOCAL) {
         /* A buffered one is counted in its header again: the stop that
          * found it unreachable flushed every pin, and no thread can reach
-         * it to pin it again, so the collector's counts of U are exact. */
-        if (_weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
+         * it to pin it again, so the collector's counts of U are exact.
+         * MERGED only: a QUEUED one's merger may be between its store of
+         * a fresh id and the CAS that publishes the merge (our incref
+         * below makes that CAS retry, and the retry stores the id again),
+         * so an id freed here could end up in two objects. Its id stays
+         * (no thread pins an unreachable object) and goes at its death. */
+        if (state == WEFT_SHARED_MERGED && _weft_countbuf_is_buffered(weft_load_relaxed(&o->owner)))
             _weft_countbuf_release_id(o);
         weft_incref(o); /* one atomic add on the shared count */
         return;
